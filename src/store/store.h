@@ -1,0 +1,249 @@
+/*
+ * store.h — the one storage interface of Sealbox (the "service" layer of DESIGN.md).
+ *
+ * SUMMARY
+ *   Everything a protocol does to a mailbox goes through these calls: open with a
+ *   key, folders, append, fetch, flags, expunge, copy/move, search, subscriptions,
+ *   and a change watch for IDLE. store_local.c implements them on the encrypted
+ *   SQLite mailbox files (mailbox/); a later store_remote.c will serialise the very
+ *   same calls over the cluster link. So every call is plain data in, plain data
+ *   out: no SQLite types, no pointers into rows, no callbacks into protocol code
+ *   except the change watch.
+ *
+ * PROMISES
+ *   - A call that returns STORE_OK for a change (append, flags, expunge, copy,
+ *     move, folder operations) has committed it durably (fsynced) first.
+ *   - UIDs are strictly ascending per folder and never reused under one
+ *     UIDVALIDITY; every change gets a modseq greater than all before it in the
+ *     mailbox file, and expunges leave a tombstone with their modseq, so
+ *     store_changes() can tell a session exactly what happened since it last
+ *     looked.
+ *   - Folder names are UTF-8 with '/' as the hierarchy delimiter; "INBOX" is
+ *     matched case-insensitively and always stored as "INBOX".
+ *   - A store_mailbox handle is used by one thread at a time (a session runs one
+ *     command at a time); several handles on one mailbox may live in one process.
+ *
+ * DIAGNOSTICS
+ *   Every call returns a store_status; STORE_ERROR means an internal failure,
+ *   already logged (by mailbox id, never by address). store_strerror() gives text
+ *   fit for a client.
+ */
+#ifndef SEALBOX_STORE_H
+#define SEALBOX_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/uidset.h"
+#include "search/search.h"
+#include "mailbox/msgflags.h"
+
+#define STORE_KEY_LEN 32            /* the mailbox data key: 256 random bits */
+#define STORE_MAILBOX_ID_LEN 32     /* hex characters of a mailbox id */
+
+typedef enum store_status {
+    STORE_OK = 0,
+    STORE_NOTFOUND,     /* no such folder / message / mailbox file */
+    STORE_EXISTS,       /* folder already exists */
+    STORE_INVALID,      /* bad folder name or argument */
+    STORE_NOPERM,       /* not allowed (delete INBOX, rename to own child, ...) */
+    STORE_HASCHILDREN,  /* delete of a folder that has children: marked \Noselect instead is not possible */
+    STORE_LIMIT,        /* a limit of util/limits.h was hit */
+    STORE_TOOBIG,       /* message over the append limit */
+    STORE_OVERQUOTA,
+    STORE_BADKEY,       /* the key does not open this mailbox file */
+    STORE_GONE,         /* the selected folder was deleted or renamed away meanwhile */
+    STORE_ERROR,        /* internal failure, logged */
+} store_status;
+
+const char *store_strerror(store_status st);
+
+/* SPECIAL-USE attributes (RFC 6154) of a folder. */
+#define STORE_SPECIAL_DRAFTS   0x01u
+#define STORE_SPECIAL_SENT     0x02u
+#define STORE_SPECIAL_ARCHIVE  0x04u
+#define STORE_SPECIAL_JUNK     0x08u
+#define STORE_SPECIAL_TRASH    0x10u
+#define STORE_SPECIAL_ALL      0x20u
+#define STORE_SPECIAL_FLAGGED  0x40u
+
+typedef struct store_mailbox store_mailbox;
+
+/* --- Mailbox files ---------------------------------------------------------- */
+
+/* Creates DATADIR/mailboxes/<id>.db encrypted with `key`, with the schema, the
+ * default folders (INBOX, Drafts, Sent, Archive, Junk, Trash with their
+ * SPECIAL-USE) and the alias's sealing secret key stored inside. */
+store_status store_create(const char *datadir, const char *mailbox_id,
+                          const unsigned char key[STORE_KEY_LEN],
+                          const unsigned char seal_secret[32]);
+/* Opens an existing mailbox file; STORE_BADKEY when the key is wrong. Runs
+ * pending schema migrations. */
+store_status store_open(const char *datadir, const char *mailbox_id,
+                        const unsigned char key[STORE_KEY_LEN], store_mailbox **out);
+void store_close(store_mailbox *m);
+/* Overwrites and removes the mailbox file and its -wal/-shm. */
+store_status store_destroy(const char *datadir, const char *mailbox_id);
+const char *store_mailbox_id(const store_mailbox *m);
+store_status store_seal_secret(store_mailbox *m, unsigned char secret[32]);
+
+/* --- Folders ------------------------------------------------------------------ */
+
+typedef struct store_folder {
+    int64_t id;
+    char *name;               /* UTF-8, '/'-delimited */
+    unsigned special_use;     /* STORE_SPECIAL_* */
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq;
+    uint32_t messages;        /* filled by store_folder_status only */
+    uint32_t unseen;
+    uint32_t recent;
+    uint64_t size;            /* sum of RFC822.SIZE */
+} store_folder;
+
+/* Every folder, sorted by name (counts not filled). */
+store_status store_folder_list(store_mailbox *m, store_folder **out, size_t *n);
+void store_folders_free(store_folder *f, size_t n);
+store_status store_folder_status(store_mailbox *m, const char *name, store_folder *out);
+void store_folder_clear(store_folder *f);
+/* Creates a folder (and missing parents); special_use may be 0. */
+store_status store_folder_create(store_mailbox *m, const char *name, unsigned special_use);
+/* Deletes a folder and its messages; STORE_NOPERM for INBOX. A folder that has
+ * children cannot be deleted (STORE_HASCHILDREN) */
+store_status store_folder_delete(store_mailbox *m, const char *name);
+/* Renames a folder and every folder below it. Renaming INBOX moves its messages
+ * to the new folder and leaves INBOX empty (RFC 3501 6.3.5). */
+store_status store_folder_rename(store_mailbox *m, const char *from, const char *to);
+
+/* Subscriptions are names, independent of folders existing (RFC 3501 6.3.6). */
+store_status store_subscribe(store_mailbox *m, const char *name, int subscribe);
+store_status store_subscriptions(store_mailbox *m, char ***names, size_t *n);
+
+/* Keyword names known to this mailbox file; keywords[i] is bit i of a message's
+ * keyword mask. The array is owned by the caller (free each, then the array). */
+store_status store_keywords(store_mailbox *m, char ***names, size_t *n);
+
+/* --- The selected folder -------------------------------------------------------- */
+
+typedef struct store_msgflags {
+    uint32_t uid;
+    uint32_t flags;           /* MSG_FLAG_* */
+    uint64_t keywords;        /* bit i = store_keywords()[i] */
+    uint64_t modseq;
+} store_msgflags;
+
+typedef struct store_view {
+    int64_t folder_id;
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq;
+    uint32_t first_recent_uid;    /* messages with uid >= this are \Recent for the caller */
+    store_msgflags *msgs;         /* every message, ascending uid */
+    size_t nmsgs;
+} store_view;
+
+/* SELECT/EXAMINE: a snapshot of the folder. With claim_recent (SELECT, not
+ * EXAMINE) the caller becomes the one session that sees the currently recent
+ * messages as \Recent (RFC 3501 2.3.2): the folder's recent mark moves to uidnext
+ * in the same transaction. */
+store_status store_select(store_mailbox *m, const char *name, int claim_recent, store_view *out);
+void store_view_clear(store_view *v);
+
+typedef struct store_changes {
+    uint64_t highestmodseq;       /* the folder's modseq now */
+    uint32_t uidnext;
+    uint32_t first_recent_uid;    /* with claim_recent: new messages >= this are \Recent for the caller; else 0 */
+    uidset expunged;              /* uids expunged with modseq > since */
+    store_msgflags *changed;      /* messages added or changed with modseq > since, ascending uid */
+    size_t nchanged;
+} store_changes;
+
+/* What happened in the folder since `since_modseq` (NOOP, IDLE, end of each
+ * command). STORE_GONE when the folder no longer exists. */
+store_status store_changes_since(store_mailbox *m, int64_t folder_id, uint64_t since_modseq,
+                                 int claim_recent, store_changes *out);
+void store_changes_clear(store_changes *c);
+
+/* --- Messages -------------------------------------------------------------------- */
+
+/* What store_fetch() fills (flags, uid, modseq, dates and size always). */
+#define STORE_FETCH_ENVELOPE       0x01u
+#define STORE_FETCH_BODY           0x02u   /* non-extensible BODY */
+#define STORE_FETCH_BODYSTRUCTURE  0x04u
+#define STORE_FETCH_SECTIONS       0x08u   /* the mime section table */
+#define STORE_FETCH_RAW            0x10u   /* the whole message (CRLF) */
+
+typedef struct store_msg {
+    uint32_t uid;
+    uint64_t modseq;
+    uint32_t flags;
+    uint64_t keywords;
+    int64_t internaldate;        /* seconds since the epoch, UTC */
+    int internaldate_tz;         /* zone given at APPEND, minutes east of UTC */
+    int64_t sentdate;            /* Date: header, UTC; 0 when absent/unparsable */
+    uint64_t size;               /* RFC822.SIZE: octets with CRLF line endings */
+    char *envelope;              /* IMAP strings, computed once at ingest */
+    char *body;
+    char *bodystructure;
+    unsigned char *sections;     /* see mime_section_find() */
+    size_t sections_len;
+    char *raw;                   /* NUL-terminated for convenience; raw_len counts */
+    size_t raw_len;
+} store_msg;
+
+/* STORE_NOTFOUND when the uid is not (or no longer) in the folder. */
+store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsigned what,
+                         store_msg *out);
+void store_msg_clear(store_msg *msg);
+
+/* APPEND: stores `msg` (bare LF/CR normalised to CRLF) in folder `name`,
+ * parses its MIME structure once, and commits durably before returning. */
+store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
+                          const char *const *keywords, size_t nkeywords,
+                          int64_t internaldate, int internaldate_tz,
+                          const char *msg, size_t len,
+                          uint32_t *uidvalidity_out, uint32_t *uid_out);
+
+typedef enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE } store_flag_mode;
+
+/* STORE: changes the flags of the messages in `uids` that exist; `out` gets the
+ * new flags of every message that was changed (for the untagged FETCH replies).
+ * Messages whose flags would not change keep their modseq. */
+store_status store_flags(store_mailbox *m, int64_t folder_id, const uidset *uids,
+                         store_flag_mode mode, uint32_t flags,
+                         const char *const *keywords, size_t nkeywords,
+                         store_msgflags **out, size_t *nout);
+
+/* EXPUNGE: removes the messages flagged \Deleted (only those in `only` when it is
+ * not NULL: UID EXPUNGE) and reports their uids. */
+store_status store_expunge(store_mailbox *m, int64_t folder_id, const uidset *only,
+                           uidset *expunged);
+
+typedef struct store_copyuid {
+    uint32_t uidvalidity;        /* of the destination */
+    uint32_t *src, *dst;         /* pairs, ascending source uid */
+    size_t n;
+} store_copyuid;
+
+/* COPY / MOVE (move = 1: the sources are expunged in the same transaction). */
+store_status store_copy(store_mailbox *m, int64_t folder_id, const uidset *uids,
+                        const char *dest, int move, store_copyuid *out);
+void store_copyuid_clear(store_copyuid *c);
+
+/* SEARCH: the uids in the folder that match `prog` (SEARCH_SEQSET/RECENT nodes
+ * must have been rewritten by the caller). */
+store_status store_search(store_mailbox *m, int64_t folder_id, const search_node *prog,
+                          uidset *result);
+
+/* --- Change watch ----------------------------------------------------------------- */
+
+/* `fn(arg)` is called, on the committing thread and after the commit, whenever any
+ * handle in this process changes mailbox `mailbox_id`. It must only schedule work
+ * (e.g. conn_notify), never call back into the store. */
+typedef struct store_watch store_watch;
+store_watch *store_watch_add(const char *mailbox_id, void (*fn)(void *arg), void *arg);
+void store_watch_remove(store_watch *w);   /* after it returns, fn is not running and will not run */
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * config.c — DIR/sealbox.conf (see config.h).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/config.h"
+#include "util/fsutil.h"
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->hostname, sizeof c->hostname, "localhost");
+    snprintf(c->imap_listen, sizeof c->imap_listen, "127.0.0.1:1143");
+    snprintf(c->imaps_listen, sizeof c->imaps_listen, "127.0.0.1:1993");
+    snprintf(c->tls_cert, sizeof c->tls_cert, "tls/cert.pem");
+    snprintf(c->tls_key, sizeof c->tls_key, "tls/key.pem");
+    c->plaintext_auth_loopback = 1;
+    c->workers = 64;
+    c->net_threads = 2;
+    c->log_debug = 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+static int set_string(char *dst, size_t cap, const char *v)
+{
+    if (strlen(v) >= cap) return -1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+static int set_int(int *dst, const char *v, int lo, int hi)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < lo || n > hi) return -1;
+    *dst = (int)n;
+    return 0;
+}
+
+int config_load(const char *path, config *c, char *err, size_t errlen)
+{
+    char *data;
+    if (file_read_all(path, &data, NULL, 1 << 20) < 0) {
+        snprintf(err, errlen, "cannot read %s", path);
+        return -1;
+    }
+    int lineno = 0, rc = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *s = trim(line);
+        if (*s == '\0') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *k = trim(s), *v = trim(eq + 1);
+        int bad;
+        if (!strcmp(k, "hostname")) bad = set_string(c->hostname, sizeof c->hostname, v);
+        else if (!strcmp(k, "imap_listen")) bad = set_string(c->imap_listen, sizeof c->imap_listen, v);
+        else if (!strcmp(k, "imaps_listen")) bad = set_string(c->imaps_listen, sizeof c->imaps_listen, v);
+        else if (!strcmp(k, "tls_cert")) bad = set_string(c->tls_cert, sizeof c->tls_cert, v);
+        else if (!strcmp(k, "tls_key")) bad = set_string(c->tls_key, sizeof c->tls_key, v);
+        else if (!strcmp(k, "plaintext_auth_loopback")) bad = set_int(&c->plaintext_auth_loopback, v, 0, 1);
+        else if (!strcmp(k, "workers")) bad = set_int(&c->workers, v, 1, 4096);
+        else if (!strcmp(k, "net_threads")) bad = set_int(&c->net_threads, v, 1, 256);
+        else if (!strcmp(k, "log_debug")) bad = set_int(&c->log_debug, v, 0, 1);
+        else {
+            snprintf(err, errlen, "%s:%d: unknown key '%s'", path, lineno, k);
+            rc = -1;
+            break;
+        }
+        if (bad) {
+            snprintf(err, errlen, "%s:%d: bad value for '%s'", path, lineno, k);
+            rc = -1;
+            break;
+        }
+    }
+    free(data);
+    return rc;
+}
+
+int config_write(const char *path, const config *c)
+{
+    buf b = BUF_INIT;
+    buf_printf(&b,
+        "# Sealbox configuration. sealboxd's command-line flags override these.\n"
+        "# Host name used in greetings and in the self-signed certificate.\n"
+        "hostname = %s\n"
+        "# IMAP with STARTTLS and IMAP over implicit TLS (host:port; empty = off).\n"
+        "imap_listen = %s\n"
+        "imaps_listen = %s\n"
+        "# TLS certificate and key (PEM), relative to the data directory.\n"
+        "tls_cert = %s\n"
+        "tls_key = %s\n"
+        "# Allow LOGIN/AUTHENTICATE without TLS from loopback addresses (1/0).\n"
+        "plaintext_auth_loopback = %d\n"
+        "# Worker threads (commands run there) and network threads (event loops).\n"
+        "workers = %d\n"
+        "net_threads = %d\n"
+        "log_debug = %d\n",
+        c->hostname, c->imap_listen, c->imaps_listen, c->tls_cert, c->tls_key,
+        c->plaintext_auth_loopback, c->workers, c->net_threads, c->log_debug);
+    int rc = file_write_atomic(path, b.p, b.len, 0600);
+    buf_free(&b);
+    return rc;
+}

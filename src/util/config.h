@@ -1,0 +1,31 @@
+/*
+ * config.h — the data directory's configuration file, DIR/sealbox.conf.
+ *
+ * Format: one "key = value" per line; '#' starts a comment; unknown keys are an
+ * error (a typo must not silently fall back to a default). `sealbox init` writes
+ * the file with every key and its default; sealboxd's flags override it.
+ */
+#ifndef SEALBOX_CONFIG_H
+#define SEALBOX_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct config {
+    char hostname[256];          /* name in the greeting and the certificate */
+    char imap_listen[128];       /* "127.0.0.1:1143"; "" = off */
+    char imaps_listen[128];      /* "127.0.0.1:1993"; "" = off */
+    char tls_cert[1024];         /* PEM paths, relative to the data directory */
+    char tls_key[1024];
+    int plaintext_auth_loopback; /* allow LOGIN/AUTHENTICATE without TLS from loopback */
+    int workers;                 /* worker threads */
+    int net_threads;             /* network loops */
+    int log_debug;
+} config;
+
+void config_defaults(config *c);
+/* Loads `path` over the defaults. Returns 0, or -1 with a message in err. */
+int config_load(const char *path, config *c, char *err, size_t errlen);
+/* Writes the configuration (durably) with comments. */
+int config_write(const char *path, const config *c);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * limits.h — every explicit limit of Sealbox, in one place (promise 5 of DESIGN.md).
+ *
+ * Each value says why it is what it is. A limit that an operator may want to change
+ * is also a config key (util/config.h); the value here is its default.
+ */
+#ifndef SEALBOX_LIMITS_H
+#define SEALBOX_LIMITS_H
+
+/* --- IMAP ------------------------------------------------------------------ */
+
+/* RFC 7162 section 4 asks clients to keep command lines under 8192 octets and
+ * servers to accept at least that; long UID sets from mbsync reach a few KB.
+ * A line (excluding literals) over this gets "BAD line too long" and is skipped. */
+#define IMAP_LINE_MAX            (64 * 1024)
+
+/* Largest message APPEND accepts; advertised as APPENDLIMIT (RFC 7889). */
+#define IMAP_APPEND_MAX          (50 * 1024 * 1024)
+
+/* Largest literal in any other command (a SEARCH string, a mailbox name). */
+#define IMAP_LITERAL_MAX         (64 * 1024)
+
+/* Total bytes of one command including its literals (APPEND is the exception). */
+#define IMAP_COMMAND_MAX         (IMAP_APPEND_MAX + IMAP_LINE_MAX)
+
+/* Parser depth for parenthesised lists and nested SEARCH keys: deep enough for
+ * any real client, shallow enough that recursion cannot exhaust the stack. */
+#define IMAP_NEST_MAX            32
+
+/* Number of items in one list (flags, fetch attributes, header fields). */
+#define IMAP_LIST_ITEMS_MAX      1000
+
+/* Mailbox names: bytes of the UTF-8 name and levels of hierarchy. */
+#define IMAP_MAILBOX_NAME_MAX    512
+#define IMAP_MAILBOX_DEPTH_MAX   16
+
+/* Folders per mailbox file: keeps LIST and the folder cache bounded. */
+#define IMAP_FOLDERS_MAX         10000
+
+/* Distinct keywords per mailbox file (stored as a 64-bit mask per message). */
+#define IMAP_KEYWORDS_MAX        64
+#define IMAP_KEYWORD_LEN_MAX     128
+
+/* RFC 3501 9: autologout timer at least 30 minutes; IDLE restarts it. */
+#define IMAP_IDLE_TIMEOUT_SEC    (30 * 60)
+/* Before authentication a client gets far less. */
+#define IMAP_PREAUTH_TIMEOUT_SEC 60
+
+/* Output waiting for a slow reader before the worker producing it pauses. */
+#define NET_OUTPUT_HIGH_WATER    (1024 * 1024)
+#define NET_OUTPUT_LOW_WATER     (256 * 1024)
+
+/* Connections from one IP, and in all. */
+#define NET_CONN_PER_IP_MAX      50
+#define NET_CONN_MAX             20000
+
+/* Commands per second per connection (token bucket: rate and burst). */
+#define IMAP_CMD_RATE            200
+#define IMAP_CMD_BURST           1000
+
+/* Bad commands in a row before the server says BYE. */
+#define IMAP_BAD_COMMANDS_MAX    20
+
+/* --- Authentication -------------------------------------------------------- */
+
+/* Failed logins: after this many within the window the address (or IP) is
+ * refused without trying the password until the window passes. */
+#define AUTH_FAIL_WINDOW_SEC     300
+#define AUTH_FAIL_PER_ADDRESS    10
+#define AUTH_FAIL_PER_IP         30
+/* Every failed login is answered after this delay, so guessing is slow even
+ * below the throttle and timing says nothing about which part failed. */
+#define AUTH_FAIL_DELAY_MS       1000
+
+/* Passwords: the shortest accepted from a user, the longest from the network. */
+#define PASSWORD_MIN_LEN         12
+#define PASSWORD_MAX_LEN         1024
+/* Addresses: RFC 5321 4.5.3.1.3 path limit. */
+#define ADDRESS_MAX_LEN          254
+
+/* Key cache: how long an unwrapped data key outlives its last session. */
+#define KEYCACHE_GRACE_SEC       300
+
+/* --- Messages --------------------------------------------------------------- */
+
+/* MIME nesting (multipart inside multipart / message/rfc822). Deeper structures
+ * are treated as opaque bodies, so a hostile message cannot exhaust the stack. */
+#define MIME_DEPTH_MAX           50
+/* Parts per message; the rest are folded into their parent's body. */
+#define MIME_PARTS_MAX           10000
+
+#endif
