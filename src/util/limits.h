@@ -49,6 +49,8 @@
 /* Output waiting for a slow reader before the worker producing it pauses. */
 #define NET_OUTPUT_HIGH_WATER    (1024 * 1024)
 #define NET_OUTPUT_LOW_WATER     (256 * 1024)
+/* Input waiting for a busy session before the loop stops reading the socket. */
+#define NET_INPUT_HIGH_WATER     (256 * 1024)
 
 /* Connections from one IP, and in all. */
 #define NET_CONN_PER_IP_MAX      50

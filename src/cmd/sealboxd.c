@@ -1,0 +1,206 @@
+/*
+ * sealboxd — the Sealbox daemon.
+ *
+ * Role "all" (the only one so far): IMAP with STARTTLS and IMAP over TLS, on the
+ * mailbox files of one data directory. On first start with an empty or missing
+ * data directory it initialises it (like `sealbox init`) and creates a demo
+ * address, printing the address and its password once.
+ *
+ * Exit status: 0 after SIGTERM/SIGINT, 1 on a configuration or start-up error
+ * (with the reason on stderr), 2 on bad usage.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/ssl.h>
+#include <sodium.h>
+
+#include "util/config.h"
+#include "util/fsutil.h"
+#include "util/limits.h"
+#include "util/log.h"
+#include "net/server.h"
+#include "net/tls.h"
+#include "crypto/secmem.h"
+#include "directory/directory.h"
+#include "store/account.h"
+#include "store/datadir.h"
+#include "imap/imap_server.h"
+
+#define DEMO_DOMAIN  "example.org"
+#define DEMO_ADDRESS "demo@example.org"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: sealboxd [-d DIR] [options]\n"
+        "\n"
+        "Serves IMAP on the encrypted mailboxes of the data directory DIR.\n"
+        "\n"
+        "Options (each overrides DIR/sealbox.conf):\n"
+        "  -d, --data-dir DIR     data directory (default ./var); created and\n"
+        "                         initialised on first start, with a demo address\n"
+        "      --imap HOST:PORT   IMAP with STARTTLS (default 127.0.0.1:1143; 'off' to disable)\n"
+        "      --imaps HOST:PORT  IMAP over implicit TLS (default 127.0.0.1:1993; 'off')\n"
+        "      --hostname NAME    name in greetings (default from the config)\n"
+        "      --workers N        worker threads (default 64)\n"
+        "      --net-threads N    network event loops (default 2)\n"
+        "      --no-demo          do not create the demo address on first start\n"
+        "  -v, --verbose          debug logging (never logs passwords, addresses or mail)\n"
+        "  -h, --help             this text\n"
+        "\n"
+        "Admin: sealbox -d DIR alias add you@example.org   (see sealbox --help)\n");
+}
+
+static int set_listen(char *dst, size_t cap, const char *v)
+{
+    if (!strcmp(v, "off")) v = "";
+    if (strlen(v) >= cap) return -1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+/* First start: a demo domain and address so a newcomer can connect at once. */
+static int create_demo(accounts *acc, const char *dir)
+{
+    char password[64];
+    if (account_generate_password(password, sizeof password) != 0) return -1;
+    if (directory_domain_add(account_directory(acc), DEMO_DOMAIN) != 0) return -1;
+    account_status st = account_create(acc, DEMO_ADDRESS, password);
+    if (st != ACCOUNT_OK) return -1;
+    printf("\n"
+           "  Sealbox is initialised in %s with a demo address:\n"
+           "\n"
+           "    address:  %s\n"
+           "    password: %s\n"
+           "\n"
+           "  The password is shown only now. More addresses:\n"
+           "    sealbox -d %s domain add yourdomain.org\n"
+           "    sealbox -d %s alias add you@yourdomain.org\n\n",
+           dir, DEMO_ADDRESS, password, dir, dir);
+    fflush(stdout);
+    sodium_memzero(password, sizeof password);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "var";
+    char imap_opt[128] = "", imaps_opt[128] = "", host_opt[256] = "";
+    int have_imap = 0, have_imaps = 0, workers = 0, net_threads = 0, verbose = 0, no_demo = 0;
+    static const struct option longopts[] = {
+        { "data-dir", required_argument, NULL, 'd' },
+        { "imap", required_argument, NULL, 'I' },
+        { "imaps", required_argument, NULL, 'S' },
+        { "hostname", required_argument, NULL, 'H' },
+        { "workers", required_argument, NULL, 'w' },
+        { "net-threads", required_argument, NULL, 'n' },
+        { "no-demo", no_argument, NULL, 'D' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "d:vh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': dir = optarg; break;
+        case 'I': if (set_listen(imap_opt, sizeof imap_opt, optarg)) goto bad; have_imap = 1; break;
+        case 'S': if (set_listen(imaps_opt, sizeof imaps_opt, optarg)) goto bad; have_imaps = 1; break;
+        case 'H': snprintf(host_opt, sizeof host_opt, "%s", optarg); break;
+        case 'w': workers = atoi(optarg); if (workers < 1 || workers > 4096) goto bad; break;
+        case 'n': net_threads = atoi(optarg); if (net_threads < 1 || net_threads > 256) goto bad; break;
+        case 'D': no_demo = 1; break;
+        case 'v': verbose = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: goto bad;
+        }
+    }
+    if (optind != argc) goto bad;
+
+    crypto_init();
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/directory.db", dir);
+    int first_start = !file_exists(path);
+    if (datadir_init(dir, err, sizeof err) != 0) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        return 1;
+    }
+    config cfg;
+    config_defaults(&cfg);
+    snprintf(path, sizeof path, "%s/sealbox.conf", dir);
+    if (config_load(path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        return 1;
+    }
+    if (have_imap) snprintf(cfg.imap_listen, sizeof cfg.imap_listen, "%s", imap_opt);
+    if (have_imaps) snprintf(cfg.imaps_listen, sizeof cfg.imaps_listen, "%s", imaps_opt);
+    if (host_opt[0]) snprintf(cfg.hostname, sizeof cfg.hostname, "%s", host_opt);
+    if (workers) cfg.workers = workers;
+    if (net_threads) cfg.net_threads = net_threads;
+    if (verbose || cfg.log_debug) log_set_level(LOG_DEBUG);
+
+    accounts *acc = accounts_open(dir, err, sizeof err);
+    if (!acc) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        return 1;
+    }
+    if (first_start && !no_demo && create_demo(acc, dir) != 0) {
+        fprintf(stderr, "sealboxd: cannot create the demo address\n");
+        accounts_close(acc);
+        return 1;
+    }
+
+    char cert[4096], key[4096];
+    snprintf(cert, sizeof cert, cfg.tls_cert[0] == '/' ? "%s%s" : "%s/%s", cfg.tls_cert[0] == '/' ? "" : dir, cfg.tls_cert);
+    snprintf(key, sizeof key, cfg.tls_key[0] == '/' ? "%s%s" : "%s/%s", cfg.tls_key[0] == '/' ? "" : dir, cfg.tls_key);
+    SSL_CTX *tls = tls_server_ctx_new(cert, key, err, sizeof err);
+    if (!tls) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        accounts_close(acc);
+        return 1;
+    }
+
+    imap_server imap = {
+        .acc = acc,
+        .datadir = dir,
+        .hostname = cfg.hostname,
+        .plaintext_auth_loopback = cfg.plaintext_auth_loopback,
+    };
+    conn_handler imap_handler = { "imap", imap_on_event, &imap };
+    conn_handler imaps_handler = { "imaps", imap_on_event, &imap };
+    static const char refuse[] = "* BYE Too many connections, try again later\r\n";
+
+    net_server *srv = net_server_new(cfg.net_threads, cfg.workers);
+    int rc = 1;
+    if (!srv) goto out;
+    if (!cfg.imap_listen[0] && !cfg.imaps_listen[0]) {
+        fprintf(stderr, "sealboxd: no listener configured (--imap / --imaps)\n");
+        goto out;
+    }
+    if (cfg.imap_listen[0] &&
+        net_server_listen(srv, cfg.imap_listen, &imap_handler, NULL, tls, refuse, err, sizeof err) != 0) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        goto out;
+    }
+    if (cfg.imaps_listen[0] &&
+        net_server_listen(srv, cfg.imaps_listen, &imaps_handler, tls, NULL, refuse, err, sizeof err) != 0) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        goto out;
+    }
+    log_info("sealboxd", "serving %s: imap %s, imaps %s", dir,
+             cfg.imap_listen[0] ? cfg.imap_listen : "off", cfg.imaps_listen[0] ? cfg.imaps_listen : "off");
+    net_server_run(srv);
+    rc = 0;
+    log_info("sealboxd", "stopped");
+out:
+    net_server_free(srv);
+    SSL_CTX_free(tls);
+    accounts_close(acc);
+    return rc;
+bad:
+    usage(stderr);
+    return 2;
+}
