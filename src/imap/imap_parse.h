@@ -12,7 +12,9 @@
  *      IMAP_LINE_MAX, IMAP_LITERAL_MAX (IMAP_APPEND_MAX for APPEND literals) and
  *      IMAP_COMMAND_MAX. Over a limit it skips the rest of the command (reading and
  *      dropping an announced non-synchronising literal, never storing it) and
- *      reports the error, so the stream stays in sync.
+ *      reports the error, so the stream stays in sync. A synchronising literal
+ *      after an error is never asked for; the next line starts a new command.
+ *      Empty lines between commands are skipped.
  *
  *   2. imap_parse_command: grammar. A framed command in; an imap_cmd out, or a
  *      "BAD" text that says what is wrong. Every string is copied out; the cmd
@@ -35,25 +37,33 @@
 typedef enum imap_frame {
     IMAP_FRAME_NEED_MORE,     /* feed more bytes */
     IMAP_FRAME_CONTINUE,      /* send "+ Ready for literal data\r\n", then feed more */
-    IMAP_FRAME_COMMAND,       /* a whole command is in reader->cmd (cmd_len bytes) */
+    IMAP_FRAME_COMMAND,       /* a whole command is in reader->cmd (cmd.len bytes) */
     IMAP_FRAME_ERROR,         /* a limit was hit; reader->error says which; the tag
                                  (if one was read) is in reader->tag. Answer BAD (or
                                  NO [TOOBIG] for an APPEND literal) and go on. */
 } imap_frame;
 
 typedef struct imap_reader {
-    buf cmd;                  /* the framed command: line(s) and literals, CRLFs stripped from line ends? no: kept verbatim */
-    char tag[64];             /* tag of the command being framed or in error ("" if none) */
+    buf cmd;                  /* the framed command: line(s) and literals, kept verbatim
+                                 (CRLF or bare LF line ends included); after
+                                 imap_reader_feed_line: the line without its CRLF */
+    char tag[64];             /* tag of the command being framed or in error ("" if none,
+                                 or if the tag is 64 bytes or longer) */
     const char *error;        /* static text for IMAP_FRAME_ERROR */
     int error_toobig;         /* the error is a literal over the limit (APPENDLIMIT) */
-    /* private state */
-    int state;
-    uint64_t literal_left;
-    int literal_sync;
-    int discarding;
-    int is_append;
-    size_t line_start;
-    size_t line_len;
+    /* private state (imap_reader.c) */
+    int state;                /* fresh / line / literal / done */
+    int line_only;            /* framing one line for imap_reader_feed_line */
+    int first_line;           /* still in the command's first line */
+    int discarding;           /* an error is pending: drop bytes until the command ends */
+    int is_append;            /* the command is APPEND: literals up to IMAP_APPEND_MAX */
+    uint64_t literal_left;    /* bytes of the current literal still to come */
+    size_t line_len;          /* bytes of the current line so far (without LF) */
+    int lit_scan;             /* scanner for a "{n}" / "{n+}" at the end of the line */
+    int lit_plus;
+    int lit_over;             /* the announced size does not fit a number (2^32-1) */
+    uint64_t lit_n;
+    unsigned lit_digits;
 } imap_reader;
 
 void imap_reader_init(imap_reader *r);
@@ -67,7 +77,13 @@ void imap_reader_free(imap_reader *r);
 imap_frame imap_reader_feed(imap_reader *r, const char *data, size_t len, size_t *used);
 
 /* A single line, for AUTHENTICATE continuation responses and IDLE's DONE: the
- * framed command's text without the CRLF (no literals allowed there). */
+ * framed command's text without the CRLF (no literals allowed there: a trailing
+ * "{n}" is plain text). Same return values as imap_reader_feed but never
+ * IMAP_FRAME_CONTINUE; a line over IMAP_LINE_MAX is skipped and reported as
+ * IMAP_FRAME_ERROR. Call it only between commands (after a COMMAND or ERROR, or
+ * on a fresh reader); the mode sticks until that line is complete. An empty line
+ * is an (empty) COMMAND here, while imap_reader_feed skips empty lines. */
+imap_frame imap_reader_feed_line(imap_reader *r, const char *data, size_t len, size_t *used);
 
 /* ---- Grammar ------------------------------------------------------------------- */
 
@@ -87,7 +103,9 @@ typedef enum imap_cmd_kind {
  * resolves '*' (IMAP_SEQ_STAR) against its view before use. */
 #define IMAP_SEQ_STAR UINT32_MAX
 typedef struct imap_seqset {
-    uid_range *r;             /* as written (not merged); lo/hi may be IMAP_SEQ_STAR */
+    uid_range *r;             /* as written (not merged), each range ordered lo <= hi
+                                 ("5:2" gives 2..5); '*' is IMAP_SEQ_STAR, so it is
+                                 always hi. (The number 4294967295 reads the same as '*'.) */
     size_t n;
 } imap_seqset;
 
@@ -97,7 +115,9 @@ typedef enum imap_fetch_kind {
     IMAP_FETCH_BODYSTRUCTURE, IMAP_FETCH_UID,
     IMAP_FETCH_RFC822,          /* = BODY[] but answered as RFC822, sets \Seen */
     IMAP_FETCH_RFC822_HEADER,   /* = BODY.PEEK[HEADER] answered as RFC822.HEADER */
-    IMAP_FETCH_RFC822_TEXT,     /* = BODY[TEXT] answered as RFC822.TEXT, sets \Seen */
+    IMAP_FETCH_RFC822_TEXT,     /* = BODY[TEXT] answered as RFC822.TEXT, sets \Seen
+                                   (the three RFC822* kinds also get spec/peek/part
+                                   filled as their BODY[...] equivalents) */
     IMAP_FETCH_SECTION,         /* BODY[...] / BODY.PEEK[...] */
 } imap_fetch_kind;
 
@@ -110,7 +130,7 @@ typedef enum imap_section_spec {
 typedef struct imap_fetch_att {
     imap_fetch_kind kind;
     int peek;                   /* BODY.PEEK */
-    char *part;                 /* "1.2" or "" */
+    char *part;                 /* "1.2" or ""; non-NULL for SECTION and RFC822* (else NULL) */
     imap_section_spec spec;
     char **fields;              /* HEADER.FIELDS names, uppercased */
     size_t nfields;
@@ -157,6 +177,7 @@ typedef struct imap_cmd {
     uint32_t flags;
     char **keywords;
     size_t nkeywords;
+    int flag_recent;            /* \Recent was in the list (STORE/APPEND) */
 
     /* APPEND */
     int has_date;
@@ -170,13 +191,16 @@ typedef struct imap_cmd {
     search_node *search;        /* SEARCH program (an AND of the keys given) */
     char *charset;              /* SEARCH CHARSET, uppercased, or NULL */
 
-    char **params;              /* ID: key,value pairs (NULL values as NULL); ENABLE: capability names */
+    char **params;              /* ID: key,value pairs (NULL values as NULL; ID NIL gives
+                                   none); ENABLE: capability names, uppercased */
     size_t nparams;
 } imap_cmd;
 
 /* Parses a framed command. Returns 0 and fills `cmd`, or -1 with a reason for the
- * BAD reply in `err` (cmd->tag is set if a tag could be read, else NULL/"*").
- * Unknown commands are IMAP_CMD_UNKNOWN with -1 ("unknown command"). */
+ * BAD reply in `err` (cmd->tag is set if a tag could be read, else NULL: answer
+ * "* BAD"). Unknown commands are IMAP_CMD_UNKNOWN with -1 ("unknown command").
+ * `cmd` is overwritten (not freed) on entry. On -1 only tag, kind, uid and name are
+ * left set. Call imap_cmd_free after either result. */
 int imap_parse_command(const char *data, size_t len, imap_cmd *cmd, char *err, size_t errlen);
 void imap_cmd_free(imap_cmd *cmd);
 
@@ -187,7 +211,38 @@ int imap_utf8_to_utf7(const char *in, buf *out);
 /* Appends s as an IMAP string: atom-safe quoted "..." or a literal {n}\r\n... */
 void imap_write_string(buf *out, const char *s, size_t len);
 void imap_write_nstring(buf *out, const char *s);     /* NIL for NULL */
-/* IMAP date-time "dd-Mon-yyyy hh:mm:ss +zzzz" for INTERNALDATE. */
+/* IMAP date-time "dd-Mon-yyyy hh:mm:ss +zzzz" for INTERNALDATE, with the quotes
+ * (day zero-padded; times outside years 1..9999 are clamped). */
 void imap_format_datetime(buf *out, int64_t utc, int tz_minutes);
+
+/* ---- Internal: shared by imap_parse.c and imap_search_parse.c ---------------------
+ * Not for the session. A cursor over one framed command; every function returns 0
+ * (or a length) on success, -1 after writing the first error into err. */
+typedef struct imap_lex {
+    const char *p;
+    size_t len, pos;
+    char *err;
+    size_t errlen;
+    int depth;                  /* nesting of parentheses / NOT / OR, <= IMAP_NEST_MAX */
+} imap_lex;
+
+int imap_lex_fail(imap_lex *lx, const char *msg);
+int imap_lex_peek(const imap_lex *lx);           /* next byte, or -1 at the end */
+int imap_lex_at_eol(const imap_lex *lx);         /* at CR, LF or the end */
+int imap_lex_sp(imap_lex *lx);
+int imap_lex_char(imap_lex *lx, char c, const char *what);
+/* An atom copied into word (NUL-terminated); -1 when empty or longer than size-1. */
+int imap_lex_word(imap_lex *lx, char *word, size_t size, const char *what);
+int imap_lex_atom(imap_lex *lx, char **out, const char *what);
+int imap_lex_astring(imap_lex *lx, char **out, const char *what);
+int imap_lex_number(imap_lex *lx, uint32_t *out, const char *what);
+int imap_lex_seqset(imap_lex *lx, imap_seqset *out);
+int imap_lex_date(imap_lex *lx, int64_t *days);  /* search "date" -> days since epoch */
+int imap_header_name_ok(const char *s);          /* RFC 5322 ftext, non-empty */
+/* SEARCH arguments after the command name: [SP CHARSET SP astring] 1*(SP key). */
+int imap_search_parse(imap_lex *lx, search_node **out, char **charset);
+/* One UTF-8 code point from s[0..len): its length (1-4), or -1 when not valid,
+ * overlong, a surrogate or above U+10FFFF. */
+int imap_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 
 #endif
