@@ -1,0 +1,146 @@
+/*
+ * mailbox_schema.c — schema migrations of a mailbox file (see mailbox_schema.h).
+ *
+ * Migrations only ever move forward. Each is one SQL script run inside its own
+ * transaction together with the version bump, so a crash leaves the file at the
+ * old version or the new one, never between. Add migration N+1 by appending to
+ * `migrations` and raising MAILBOX_SCHEMA_VERSION; never edit a released one.
+ */
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "util/log.h"
+#include "mailbox/mailbox_schema.h"
+
+static const char *const migrations[MAILBOX_SCHEMA_VERSION] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE meta("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value) WITHOUT ROWID;"
+    "CREATE TABLE folders("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  special_use INTEGER NOT NULL DEFAULT 0,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uidnext INTEGER NOT NULL DEFAULT 1,"
+    "  highestmodseq INTEGER NOT NULL,"
+    "  recent_uid INTEGER NOT NULL DEFAULT 1);"
+    "CREATE TABLE bodies("
+    "  id INTEGER PRIMARY KEY,"
+    "  refcount INTEGER NOT NULL DEFAULT 0,"
+    "  size INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE TABLE messages("
+    "  id INTEGER PRIMARY KEY,"
+    "  folder_id INTEGER NOT NULL REFERENCES folders(id),"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  keywords INTEGER NOT NULL DEFAULT 0,"
+    "  internaldate INTEGER NOT NULL,"
+    "  internaldate_tz INTEGER NOT NULL DEFAULT 0,"
+    "  sentdate INTEGER,"
+    "  sentdate_tz INTEGER NOT NULL DEFAULT 0,"
+    "  size INTEGER NOT NULL,"
+    "  envelope TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  bodystructure TEXT NOT NULL,"
+    "  sections BLOB NOT NULL,"
+    "  body_id INTEGER NOT NULL REFERENCES bodies(id),"
+    "  hdr_from TEXT, hdr_to TEXT, hdr_cc TEXT, hdr_subject TEXT);"
+    "CREATE UNIQUE INDEX messages_uid ON messages(folder_id, uid);"
+    "CREATE INDEX messages_modseq ON messages(folder_id, modseq);"
+    "CREATE INDEX messages_body ON messages(body_id);"
+    "CREATE INDEX messages_internaldate ON messages(folder_id, internaldate);"
+    "CREATE INDEX messages_sentdate ON messages(folder_id, sentdate);"
+    "CREATE INDEX messages_size ON messages(folder_id, size);"
+    "CREATE TABLE expunged("
+    "  folder_id INTEGER NOT NULL REFERENCES folders(id),"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY(folder_id, uid)) WITHOUT ROWID;"
+    "CREATE INDEX expunged_modseq ON expunged(folder_id, modseq);"
+    "CREATE TABLE keywords("
+    "  bit INTEGER PRIMARY KEY CHECK (bit >= 0 AND bit < 64),"
+    "  name TEXT NOT NULL UNIQUE COLLATE NOCASE);"
+    "CREATE TABLE subscriptions("
+    "  name TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
+    /* Reference counts that no code path can forget. */
+    "CREATE TRIGGER messages_body_ref AFTER INSERT ON messages BEGIN"
+    "  UPDATE bodies SET refcount = refcount + 1 WHERE id = NEW.body_id;"
+    "END;"
+    "CREATE TRIGGER messages_body_unref AFTER DELETE ON messages BEGIN"
+    "  UPDATE bodies SET refcount = refcount - 1 WHERE id = OLD.body_id;"
+    "  DELETE FROM bodies WHERE id = OLD.body_id AND refcount <= 0;"
+    "END;",
+};
+
+static int schema_version(sqlite3 *db, const char *id, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    *version = 0;
+    int rc = sqlite3_prepare_v2(db,
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) goto fail;
+    int exists = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!exists) return 0;
+    rc = sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL);
+    if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) goto fail;
+    *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    log_error("store", "mailbox %s: reading schema version: %s", id, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return -1;
+}
+
+static int exec_logged(sqlite3 *db, const char *id, const char *sql, const char *what)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
+    log_error("store", "mailbox %s: %s: %s", id, what, sqlite3_errmsg(db));
+    return -1;
+}
+
+int mailbox_schema_migrate(sqlite3 *db, const char *mailbox_id)
+{
+    int version;
+    if (schema_version(db, mailbox_id, &version) < 0) return -1;
+    if (version > MAILBOX_SCHEMA_VERSION) {
+        log_error("store", "mailbox %s: schema version %d is newer than this build (%d)",
+                  mailbox_id, version, MAILBOX_SCHEMA_VERSION);
+        return -1;
+    }
+    while (version < MAILBOX_SCHEMA_VERSION) {
+        if (exec_logged(db, mailbox_id, "BEGIN IMMEDIATE", "migration begin") < 0) return -1;
+        /* Someone else may have migrated while we waited for the lock. */
+        int now;
+        if (schema_version(db, mailbox_id, &now) < 0) goto fail;
+        if (now != version) {
+            if (exec_logged(db, mailbox_id, "COMMIT", "migration commit") < 0) goto fail;
+            version = now;
+            if (version > MAILBOX_SCHEMA_VERSION) return -1;
+            continue;
+        }
+        if (version == 0 &&
+            exec_logged(db, mailbox_id, "CREATE TABLE schema_version(version INTEGER NOT NULL)",
+                        "migration 0") < 0)
+            goto fail;
+        if (exec_logged(db, mailbox_id, migrations[version], "migration") < 0) goto fail;
+        char sql[96];
+        sqlite3_snprintf(sizeof sql, sql, "DELETE FROM schema_version;"
+                         "INSERT INTO schema_version(version) VALUES (%d)", version + 1);
+        if (exec_logged(db, mailbox_id, sql, "migration version") < 0) goto fail;
+        if (exec_logged(db, mailbox_id, "COMMIT", "migration commit") < 0) goto fail;
+        log_info("store", "mailbox %s: schema migrated to version %d", mailbox_id, version + 1);
+        version++;
+    }
+    return 0;
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
