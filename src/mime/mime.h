@@ -4,7 +4,7 @@
  * SUMMARY
  *   Run once per message at ingest (APPEND, delivery, import), never at FETCH time.
  *   It records, for every part, the byte offsets and lengths of its header and
- *   body and the body's line count, recursing into multipart/* and
+ *   body and the body's line count, recursing into multipart/... and
  *   message/rfc822, and produces from that everything IMAP FETCH needs later:
  *   ENVELOPE, BODY, BODYSTRUCTURE (as IMAP strings), a flat section table for
  *   BODY[section] lookups, and the Date: header as a time.

@@ -82,6 +82,31 @@
 
 /* Key cache: how long an unwrapped data key outlives its last session. */
 #define KEYCACHE_GRACE_SEC       300
+/* Passwords (key slots) remembered per cached key: a phone and a laptop with
+ * two app passwords both hit; a fifth replaces the oldest. */
+#define KEYCACHE_VERIFIERS_MAX   4
+/* How long a login waits for another login's derivation of the same key before
+ * deriving itself: a few Argon2id runs plus queueing at the derivation gate. */
+#define KEYCACHE_WAIT_SEC        30
+
+/* Key slots: Argon2id cost of a new slot: libsodium's INTERACTIVE level (t=2,
+ * 64 MiB, ~0.3 s here), the least a login password should get. Each slot
+ * records its own cost, so raising these affects new slots only. */
+#define KEYSLOT_OPSLIMIT         2
+#define KEYSLOT_MEMLIMIT         (64u * 1024 * 1024)
+/* The most a slot read from the directory may ask for: a corrupt or hostile
+ * slot must not make one login eat gigabytes or minutes. */
+#define KEYSLOT_OPSLIMIT_MAX     16
+#define KEYSLOT_MEMLIMIT_MAX     (1024u * 1024 * 1024)
+/* Key slots per address (app passwords). A failed login tries every slot, so
+ * this also bounds the Argon2id work one wrong password costs. */
+#define KEYSLOTS_PER_ADDRESS_MAX 8
+/* Argon2id derivations running at once in one process: 64 workers each taking
+ * 64 MiB at a login storm would need 4 GiB; more than the cores buys nothing. */
+#define KEYSLOT_CONCURRENT_MAX   4
+/* Failure records kept for throttling (per address and per IP): bounded, the
+ * oldest record is replaced when a probe finds no free place. */
+#define AUTH_FAIL_TABLE_SIZE     65536
 
 /* --- Messages --------------------------------------------------------------- */
 
@@ -90,5 +115,9 @@
 #define MIME_DEPTH_MAX           50
 /* Parts per message; the rest are folded into their parent's body. */
 #define MIME_PARTS_MAX           10000
+/* Parameters kept per Content-Type / Content-Disposition (after RFC 2231
+ * continuations are joined). Real mail has a handful; the cap bounds the
+ * BODYSTRUCTURE a hostile header can produce and the cost of joining. */
+#define MIME_PARAMS_MAX          256
 
 #endif
