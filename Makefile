@@ -93,7 +93,7 @@ asan: test-deps
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 fuzz: test-deps $(SQLITE_OBJ)
 	@$(MAKE) --no-print-directory O=build-fuzz CC=clang OPT=-O1 \
-	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(O:build=build-fuzz)/libsealbox.a
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libsealbox.a
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "LD build-fuzz/fuzz/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I$(SQLDIR) -fsanitize=fuzzer,address,undefined \
