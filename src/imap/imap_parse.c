@@ -579,7 +579,7 @@ static int parse_status(imap_lex *lx, imap_cmd *cmd)
         { "MESSAGES", IMAP_STATUS_MESSAGES }, { "RECENT", IMAP_STATUS_RECENT },
         { "UIDNEXT", IMAP_STATUS_UIDNEXT }, { "UIDVALIDITY", IMAP_STATUS_UIDVALIDITY },
         { "UNSEEN", IMAP_STATUS_UNSEEN }, { "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
-        { "SIZE", IMAP_STATUS_SIZE },
+        { "SIZE", IMAP_STATUS_SIZE }, { "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
     };
     char word[32];
     size_t count = 0;

@@ -148,6 +148,7 @@ typedef struct imap_fetch_att {
 #define IMAP_STATUS_UNSEEN       0x10u
 #define IMAP_STATUS_HIGHESTMODSEQ 0x20u
 #define IMAP_STATUS_SIZE         0x40u
+#define IMAP_STATUS_APPENDLIMIT  0x80u   /* RFC 7889 4 */
 
 typedef struct imap_cmd {
     char *tag;

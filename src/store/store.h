@@ -48,7 +48,7 @@ typedef enum store_status {
     STORE_EXISTS,       /* folder already exists */
     STORE_INVALID,      /* bad folder name or argument */
     STORE_NOPERM,       /* not allowed (delete INBOX, rename to own child, ...) */
-    STORE_HASCHILDREN,  /* delete of a folder that has children: marked \Noselect instead is not possible */
+    STORE_HASCHILDREN,  /* (unused by store_local: reserved for a backend that refuses) */
     STORE_LIMIT,        /* a limit of util/limits.h was hit */
     STORE_TOOBIG,       /* message over the append limit */
     STORE_OVERQUOTA,
@@ -110,8 +110,8 @@ store_status store_folder_status(store_mailbox *m, const char *name, store_folde
 void store_folder_clear(store_folder *f);
 /* Creates a folder (and missing parents); special_use may be 0. */
 store_status store_folder_create(store_mailbox *m, const char *name, unsigned special_use);
-/* Deletes a folder and its messages; STORE_NOPERM for INBOX. A folder that has
- * children cannot be deleted (STORE_HASCHILDREN) */
+/* Deletes a folder and its messages; STORE_NOPERM for INBOX. Its children stay
+ * (RFC 3501 6.3.4): the name lives on only as their parent, without messages. */
 store_status store_folder_delete(store_mailbox *m, const char *name);
 /* Renames a folder and every folder below it. Renaming INBOX moves its messages
  * to the new folder and leaves INBOX empty (RFC 3501 6.3.5). */

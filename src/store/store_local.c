@@ -288,23 +288,6 @@ static int folder_count(store_mailbox *m, int64_t *n)
     return r;
 }
 
-/* 1 when some folder lies below `name`, 0 when none, -1 error. Children are the
- * names in [name + "/", name + "0"): '0' is the byte after '/', so the range is
- * one walk of the UNIQUE index. */
-static int folder_has_children(store_mailbox *m, const char *name)
-{
-    sqlite3_stmt *st = db_prepare(m,
-        "SELECT 1 FROM folders WHERE name > ?1 || '/' AND name < ?1 || '0' LIMIT 1");
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), r;
-    if (rc == SQLITE_ROW) r = 1;
-    else if (rc == SQLITE_DONE) r = 0;
-    else { db_fail(m, "folder children"); r = -1; }
-    sqlite3_finalize(st);
-    return r;
-}
-
 static int folder_insert(store_mailbox *m, const char *name, unsigned special_use,
                          uint64_t modseq)
 {
@@ -839,8 +822,8 @@ store_status store_folder_delete(store_mailbox *m, const char *name)
     folder_row f;
     int found = folder_by_name(m, norm, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
-    int kids = folder_has_children(m, norm);
-    if (kids != 0) { res = kids < 0 ? STORE_ERROR : STORE_HASCHILDREN; goto done; }
+    /* Children stay (RFC 3501 6.3.4): the deleted name then only exists as their
+     * parent, which LIST shows as \Noselect. */
     /* Messages first: the body triggers drop the bodies no other message shares. */
     static const char *const deletes[] = {
         "DELETE FROM messages WHERE folder_id = ?",

@@ -237,6 +237,10 @@ static void status_items_become_bits(void **state)
     parse_ok("a STATUS x (UNSEEN)", &c);
     assert_int_equal(c.status_items, IMAP_STATUS_UNSEEN);
     imap_cmd_free(&c);
+    /* RFC 7889 4: a server advertising APPENDLIMIT answers it in STATUS too. */
+    parse_ok("a STATUS x (APPENDLIMIT)", &c);
+    assert_int_equal(c.status_items, IMAP_STATUS_APPENDLIMIT);
+    imap_cmd_free(&c);
 }
 
 static void sequence_sets_keep_ranges_ordered_and_star(void **state)

@@ -743,13 +743,19 @@ static void rename_inbox_moves_messages_and_keeps_inbox(void **state)
     uidset_free(&gone);
 }
 
-static void delete_refuses_inbox_and_parents_and_drops_messages(void **state)
+static void delete_refuses_inbox_keeps_children_and_drops_messages(void **state)
 {
     fixture *f = *state;
     assert_int_equal(store_folder_delete(f->m, "INBOX"), STORE_NOPERM);
     assert_int_equal(store_folder_delete(f->m, "inbox"), STORE_NOPERM);
     assert_int_equal(store_folder_create(f->m, "p/q", 0), STORE_OK);
-    assert_int_equal(store_folder_delete(f->m, "p"), STORE_HASCHILDREN);
+    assert_int_equal(store_folder_create(f->m, "r/s", 0), STORE_OK);
+    assert_int_equal(store_folder_delete(f->m, "r"), STORE_OK);      /* children stay */
+    store_folder st;
+    assert_int_equal(store_folder_status(f->m, "r/s", &st), STORE_OK);
+    store_folder_clear(&st);
+    assert_int_equal(store_folder_status(f->m, "r", &st), STORE_NOTFOUND);
+    assert_int_equal(store_folder_delete(f->m, "r"), STORE_NOTFOUND);
     assert_int_equal(store_folder_delete(f->m, "nope"), STORE_NOTFOUND);
     append_msg(f->m, "p/q", MSG1, 0);
     int64_t fid = folder_id(f->m, "p/q");
@@ -985,7 +991,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(invalid_names_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(rename_moves_children_and_refuses_bad_targets, setup, teardown),
         cmocka_unit_test_setup_teardown(rename_inbox_moves_messages_and_keeps_inbox, setup, teardown),
-        cmocka_unit_test_setup_teardown(delete_refuses_inbox_and_parents_and_drops_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(delete_refuses_inbox_keeps_children_and_drops_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(uidvalidity_is_never_reused_after_delete_and_create, setup, teardown),
         cmocka_unit_test_setup_teardown(subscriptions_are_names_independent_of_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(keywords_beyond_the_limit_are_refused, setup, teardown),
