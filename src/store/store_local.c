@@ -1143,10 +1143,20 @@ store_status store_changes_since(store_mailbox *m, int64_t folder_id, uint64_t s
     memset(out, 0, sizeof *out);
     store_status res = STORE_ERROR;
     sqlite3_stmt *st = NULL;
-    if (tx_begin(m, claim) < 0) goto done;
+    /* Sessions call this after every command, and almost always there is nothing
+     * to claim: read first, and take the write lock only when new messages wait
+     * to be claimed (then look again, since a writer may have come in between). */
+    int write = 0;
+again:
+    if (tx_begin(m, write) < 0) goto done;
     folder_row f;
     int found = folder_by_id(m, folder_id, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
+    if (claim && !write && f.recent_uid < f.uidnext) {
+        tx_rollback(m);
+        write = 1;
+        goto again;
+    }
     out->highestmodseq = f.highestmodseq;
     out->uidnext = f.uidnext;
     if (claim && claim_recent(m, &f, &out->first_recent_uid) < 0) goto done;
