@@ -1,0 +1,467 @@
+/*
+ * sealbox — the Sealbox admin command line.
+ *
+ * SYNOPSIS
+ *   sealbox [-d DIR] init
+ *   sealbox [-d DIR] domain add|remove NAME
+ *   sealbox [-d DIR] domain list
+ *   sealbox [-d DIR] alias add ADDRESS [--password-stdin]
+ *   sealbox [-d DIR] alias list [DOMAIN]
+ *   sealbox [-d DIR] alias remove ADDRESS
+ *   sealbox [-d DIR] alias password ADDRESS [--password-stdin]
+ *
+ * DESCRIPTION
+ *   Works on the data directory DIR (default ./var) directly, also while
+ *   sealboxd runs (the directory is shared through SQLite's WAL). A generated
+ *   password is printed once, alone on the last line of stdout, and stored
+ *   nowhere: only its key slot (Argon2id + XChaCha20-Poly1305) is kept.
+ *   Passwords read from stdin go straight into locked memory (read(2) byte by
+ *   byte, no stdio buffer) and are wiped after use; on a terminal they are not
+ *   echoed.
+ *
+ * DIAGNOSTICS
+ *   Exit 0 on success, 1 on failure (a sentence on stderr), 2 on bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "util/limits.h"
+#include "util/log.h"
+#include "crypto/secmem.h"
+#include "directory/directory.h"
+#include "store/account.h"
+#include "store/datadir.h"
+
+#define CLI_PW_BUF (PASSWORD_MAX_LEN + 2)
+
+static const char *cli_dir = "var";
+
+static const char cli_usage_main[] =
+    "Usage: sealbox [-d DIR] COMMAND ...\n"
+    "\n"
+    "Administers the Sealbox data directory DIR (default ./var).\n"
+    "\n"
+    "Commands:\n"
+    "  init                            create DIR and what is missing in it (keeps what exists)\n"
+    "  domain add|remove|list          the domains addresses may live in\n"
+    "  alias add|list|remove|password  addresses, their encrypted mailboxes and passwords\n"
+    "\n"
+    "Options:\n"
+    "  -d, --data-dir DIR   the data directory (default ./var)\n"
+    "  -v, --verbose        debug logging on stderr (never passwords or addresses)\n"
+    "  -h, --help           this text; `sealbox COMMAND --help` for a command\n";
+
+static const char cli_usage_init[] =
+    "Usage: sealbox [-d DIR] init\n"
+    "\n"
+    "Creates DIR (mode 0700) and whatever of these is missing, keeping what exists:\n"
+    "sealbox.conf, server.key (encrypts the directory), directory.db, mailboxes/,\n"
+    "tls/key.pem and tls/cert.pem (self-signed ECDSA P-256, 10 years, for\n"
+    "localhost, 127.0.0.1 and the configured hostname).\n";
+
+static const char cli_usage_domain[] =
+    "Usage: sealbox [-d DIR] domain add NAME\n"
+    "       sealbox [-d DIR] domain remove NAME\n"
+    "       sealbox [-d DIR] domain list\n"
+    "\n"
+    "Addresses can only be created in a domain that was added. A domain that still\n"
+    "has addresses cannot be removed.\n";
+
+static const char cli_usage_alias[] =
+    "Usage: sealbox [-d DIR] alias add ADDRESS [--password-stdin]\n"
+    "       sealbox [-d DIR] alias list [DOMAIN]\n"
+    "       sealbox [-d DIR] alias remove ADDRESS\n"
+    "       sealbox [-d DIR] alias password ADDRESS [--password-stdin]\n"
+    "\n"
+    "add       creates ADDRESS (its domain must have been added) and its encrypted\n"
+    "          mailbox. Prints a generated password alone on the last line of\n"
+    "          stdout: it is shown once and stored nowhere. With --password-stdin\n"
+    "          the first line of stdin is the password instead (at least 12\n"
+    "          characters).\n"
+    "list      the addresses (of DOMAIN, or all) with their mailbox ids.\n"
+    "remove    removes ADDRESS and destroys its mailbox file, mail and all.\n"
+    "password  reads the current password from the first line of stdin and prints\n"
+    "          a new generated one alone on the last line of stdout. With\n"
+    "          --password-stdin: line 1 is the current password, line 2 the new\n"
+    "          one. The mailbox is not re-encrypted; the old password stops working.\n";
+
+static int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sealbox: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static int cli_bad_usage(const char *usage, const char *what)
+{
+    if (what) fprintf(stderr, "sealbox: %s\n\n", what);
+    fputs(usage, stderr);
+    return 2;
+}
+
+/* Parses the options of a subcommand: -h/--help and, where allowed,
+ * --password-stdin, anywhere among the arguments. Returns -1 to go on, or an
+ * exit status. The remaining words end up in argv[optind..argc). */
+static int cli_subopts(int argc, char **argv, const char *usage, int allow_pw_stdin, int *pw_stdin)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "password-stdin", no_argument, NULL, 'P' },
+        { NULL, 0, NULL, 0 },
+    };
+    optind = 0;     /* GNU: full reset, so a second getopt pass starts clean */
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case 'P':
+            if (!allow_pw_stdin) return cli_bad_usage(usage, "--password-stdin is not an option of this command");
+            *pw_stdin = 1;
+            break;
+        default:
+            return cli_bad_usage(usage, NULL);
+        }
+    }
+    return -1;
+}
+
+/* --- Passwords ------------------------------------------------------------------------- */
+
+/* Reads one line from fd 0 into `pw` (CLI_PW_BUF bytes of secure memory),
+ * without the line end. On a terminal, prompts on stderr with echo off.
+ * 0, or 1 after an error message. */
+static int cli_read_password(const char *prompt, char *pw)
+{
+    struct termios old, quiet;
+    int tty = isatty(0) && tcgetattr(0, &old) == 0;
+    if (tty) {
+        fprintf(stderr, "%s: ", prompt);
+        fflush(stderr);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(0, TCSAFLUSH, &quiet);
+    }
+    size_t n = 0;
+    int rc = 0, got_any = 0;
+    for (;;) {
+        char c;
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got_any = 1;
+        if (c == '\n') break;
+        if (n >= CLI_PW_BUF - 1) { rc = -2; continue; }   /* drain the rest of the line */
+        pw[n++] = c;
+    }
+    if (tty) {
+        tcsetattr(0, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    if (n > 0 && pw[n - 1] == '\r') n--;
+    pw[n] = '\0';
+    if (rc == -2) return cli_fail("%s: longer than %d characters", prompt, PASSWORD_MAX_LEN);
+    if (!got_any) return cli_fail("%s: nothing on stdin", prompt);
+    return 0;
+}
+
+static int cli_password_strength(const char *what, const char *pw)
+{
+    if (strlen(pw) < PASSWORD_MIN_LEN)
+        return cli_fail("%s is too short: at least %d characters", what, PASSWORD_MIN_LEN);
+    return 0;
+}
+
+/* Prints `intro` and then the password alone on the last line. The password
+ * goes out with write(2) after a flush, so no copy of it lingers in stdio's
+ * heap buffer. */
+static int cli_print_password(const char *intro, const char *pw)
+{
+    fputs(intro, stdout);
+    fflush(stdout);
+    size_t len = strlen(pw), off = 0;
+    while (off < len) {
+        ssize_t n = write(1, pw + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return cli_fail("cannot write the password to stdout");
+        off += (size_t)n;
+    }
+    if (write(1, "\n", 1) != 1) return cli_fail("cannot write the password to stdout");
+    return 0;
+}
+
+/* --- Commands ---------------------------------------------------------------------------- */
+
+static accounts *cli_accounts(void)
+{
+    char err[512];
+    accounts *a = accounts_open(cli_dir, err, sizeof err);
+    if (!a) cli_fail("%s", err);
+    return a;
+}
+
+static int cli_init(int argc, char **argv)
+{
+    int rc = cli_subopts(argc, argv, cli_usage_init, 0, NULL);
+    if (rc >= 0) return rc;
+    if (optind != argc) return cli_bad_usage(cli_usage_init, "init takes no arguments");
+    char err[512];
+    if (datadir_init(cli_dir, err, sizeof err) != 0) return cli_fail("%s", err);
+    printf("Data directory %s is ready.\n", cli_dir);
+    return 0;
+}
+
+static int cli_domain(int argc, char **argv)
+{
+    int rc = cli_subopts(argc, argv, cli_usage_domain, 0, NULL);
+    if (rc >= 0) return rc;
+    if (optind >= argc) return cli_bad_usage(cli_usage_domain, "domain: add, remove or list?");
+    const char *verb = argv[optind];
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    int list = !strcmp(verb, "list");
+    if (!list && strcmp(verb, "add") != 0 && strcmp(verb, "remove") != 0)
+        return cli_bad_usage(cli_usage_domain, "domain: unknown command");
+    if (nargs != (list ? 0 : 1))
+        return cli_bad_usage(cli_usage_domain, list ? "domain list takes no arguments"
+                                                    : "domain add/remove takes one NAME");
+    char name[DIRECTORY_DOMAIN_MAX + 1];
+    if (!list && directory_domain_normalise(args[0], name, sizeof name) < 0)
+        return cli_fail("'%s' is not a valid domain name", args[0]);
+
+    accounts *a = cli_accounts();
+    if (!a) return 1;
+    directory *d = account_directory(a);
+    rc = 1;
+    if (list) {
+        char **names;
+        size_t n;
+        if (directory_domain_list(d, &names, &n) != DIR_OK) {
+            cli_fail("cannot list domains");
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                printf("%s\n", names[i]);
+                free(names[i]);
+            }
+            free(names);
+            rc = 0;
+        }
+    } else if (!strcmp(verb, "add")) {
+        directory_status st = directory_domain_add(d, name);
+        if (st == DIR_OK) { printf("Added domain %s.\n", name); rc = 0; }
+        else if (st == DIR_EXISTS) cli_fail("domain %s exists already", name);
+        else cli_fail("cannot add domain %s: %s", name, directory_strerror(st));
+    } else {
+        directory_status st = directory_domain_remove(d, name);
+        if (st == DIR_OK) { printf("Removed domain %s.\n", name); rc = 0; }
+        else if (st == DIR_NOTFOUND) cli_fail("no domain %s", name);
+        else if (st == DIR_NOTEMPTY)
+            cli_fail("domain %s still has addresses; remove them first (sealbox -d %s alias list %s)",
+                     name, cli_dir, name);
+        else cli_fail("cannot remove domain %s: %s", name, directory_strerror(st));
+    }
+    accounts_close(a);
+    return rc;
+}
+
+static int cli_alias_add(accounts *a, const char *address, int pw_stdin)
+{
+    char addr[ADDRESS_MAX_LEN + 1];
+    if (directory_address_normalise(address, addr, sizeof addr) < 0)
+        return cli_fail("'%s' is not a valid address (local@domain, at most %d characters)",
+                        address, ADDRESS_MAX_LEN);
+    char *pw = secmem_alloc(CLI_PW_BUF);
+    int rc = 1;
+    if (pw_stdin) {
+        if (cli_read_password("Password", pw) != 0 || cli_password_strength("the password", pw) != 0)
+            goto out;
+    } else if (account_generate_password(pw, CLI_PW_BUF) != 0) {
+        cli_fail("cannot generate a password");
+        goto out;
+    }
+    account_status st = account_create(a, addr, pw);
+    switch (st) {
+    case ACCOUNT_OK:
+        if (pw_stdin) {
+            printf("Created %s.\n", addr);
+            rc = 0;
+        } else {
+            printf("Created %s. ", addr);
+            rc = cli_print_password("Its password, shown only now and stored nowhere:\n", pw);
+        }
+        break;
+    case ACCOUNT_NOTFOUND:
+        cli_fail("the domain of %s does not exist; add it first: sealbox -d %s domain add %s",
+                 addr, cli_dir, strchr(addr, '@') + 1);
+        break;
+    case ACCOUNT_EXISTS:
+        cli_fail("%s exists already", addr);
+        break;
+    case ACCOUNT_INVALID:
+        cli_fail("invalid address or password (passwords need %d to %d characters)",
+                 PASSWORD_MIN_LEN, PASSWORD_MAX_LEN);
+        break;
+    default:
+        cli_fail("cannot create %s: %s", addr, account_strerror(st));
+        break;
+    }
+out:
+    secmem_free(pw);
+    return rc;
+}
+
+static int cli_alias_list(accounts *a, const char *domain)
+{
+    directory_alias *v;
+    size_t n;
+    directory_status st = directory_alias_list(account_directory(a), domain, &v, &n);
+    if (st == DIR_INVALID) return cli_fail("'%s' is not a valid domain name", domain);
+    if (st != DIR_OK) return cli_fail("cannot list addresses: %s", directory_strerror(st));
+    for (size_t i = 0; i < n; i++) {
+        char when[32];
+        time_t t = (time_t)v[i].created;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%-40s  %s  %s\n", v[i].address, v[i].mailbox_id, when);
+    }
+    free(v);
+    return 0;
+}
+
+static int cli_alias_remove(accounts *a, const char *address)
+{
+    account_status st = account_remove(a, address);
+    if (st == ACCOUNT_OK) {
+        printf("Removed %s and destroyed its mailbox.\n", address);
+        return 0;
+    }
+    if (st == ACCOUNT_NOTFOUND) return cli_fail("no address %s", address);
+    if (st == ACCOUNT_INVALID) return cli_fail("'%s' is not a valid address", address);
+    return cli_fail("cannot remove %s: %s", address, account_strerror(st));
+}
+
+static int cli_alias_password(accounts *a, const char *address, int pw_stdin)
+{
+    char addr[ADDRESS_MAX_LEN + 1];
+    if (directory_address_normalise(address, addr, sizeof addr) < 0)
+        return cli_fail("'%s' is not a valid address", address);
+    char *old = secmem_alloc(CLI_PW_BUF);
+    char *pw = secmem_alloc(CLI_PW_BUF);
+    int rc = 1;
+    if (cli_read_password("Current password", old) != 0) goto out;
+    if (pw_stdin) {
+        if (cli_read_password("New password", pw) != 0 || cli_password_strength("the new password", pw) != 0)
+            goto out;
+    } else if (account_generate_password(pw, CLI_PW_BUF) != 0) {
+        cli_fail("cannot generate a password");
+        goto out;
+    }
+    account_status st = account_password_change(a, addr, old, pw);
+    switch (st) {
+    case ACCOUNT_OK:
+        if (pw_stdin) {
+            printf("Changed the password of %s.\n", addr);
+            rc = 0;
+        } else {
+            printf("Changed the password of %s. ", addr);
+            rc = cli_print_password("The new password, shown only now:\n", pw);
+        }
+        break;
+    case ACCOUNT_BADAUTH:
+        cli_fail("the current password of %s is wrong; nothing changed", addr);
+        break;
+    case ACCOUNT_NOTFOUND:
+        cli_fail("no address %s", addr);
+        break;
+    case ACCOUNT_INVALID:
+        cli_fail("the new password needs %d to %d characters", PASSWORD_MIN_LEN, PASSWORD_MAX_LEN);
+        break;
+    default:
+        cli_fail("cannot change the password of %s: %s", addr, account_strerror(st));
+        break;
+    }
+out:
+    secmem_free(pw);
+    secmem_free(old);
+    return rc;
+}
+
+static int cli_alias(int argc, char **argv)
+{
+    int pw_stdin = 0;
+    int rc = cli_subopts(argc, argv, cli_usage_alias, 1, &pw_stdin);
+    if (rc >= 0) return rc;
+    if (optind >= argc) return cli_bad_usage(cli_usage_alias, "alias: add, list, remove or password?");
+    const char *verb = argv[optind];
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    int is_add = !strcmp(verb, "add"), is_list = !strcmp(verb, "list");
+    int is_remove = !strcmp(verb, "remove"), is_password = !strcmp(verb, "password");
+    if (!is_add && !is_list && !is_remove && !is_password)
+        return cli_bad_usage(cli_usage_alias, "alias: unknown command");
+    if (pw_stdin && !is_add && !is_password)
+        return cli_bad_usage(cli_usage_alias, "--password-stdin goes with alias add and alias password");
+    if (is_list ? nargs > 1 : nargs != 1)
+        return cli_bad_usage(cli_usage_alias, is_list ? "alias list takes at most a DOMAIN"
+                                                       : "this alias command takes one ADDRESS");
+    accounts *a = cli_accounts();
+    if (!a) return 1;
+    if (is_add) rc = cli_alias_add(a, args[0], pw_stdin);
+    else if (is_list) rc = cli_alias_list(a, nargs ? args[0] : NULL);
+    else if (is_remove) rc = cli_alias_remove(a, args[0]);
+    else rc = cli_alias_password(a, args[0], pw_stdin);
+    accounts_close(a);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "data-dir", required_argument, NULL, 'd' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    /* Administrative output is the point here; routine info lines of the
+     * library (mailbox created, schema migrated) would only clutter it. */
+    log_set_level(LOG_WARN);
+    /* "+": stop at the command, whose own options come after it. */
+    while ((ch = getopt_long(argc, argv, "+d:vh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': cli_dir = optarg; break;
+        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'h': fputs(cli_usage_main, stdout); return 0;
+        default: return cli_bad_usage(cli_usage_main, NULL);
+        }
+    }
+    if (optind >= argc) return cli_bad_usage(cli_usage_main, "which command?");
+    if (!*cli_dir) return cli_bad_usage(cli_usage_main, "-d needs a directory");
+    crypto_init();
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (!strcmp(cmd, "init")) return cli_init(sub_argc, sub_argv);
+    if (!strcmp(cmd, "domain")) return cli_domain(sub_argc, sub_argv);
+    if (!strcmp(cmd, "alias")) return cli_alias(sub_argc, sub_argv);
+    if (!strcmp(cmd, "help")) { fputs(cli_usage_main, stdout); return 0; }
+    fprintf(stderr, "sealbox: unknown command '%s'\n\n", cmd);
+    fputs(cli_usage_main, stderr);
+    return 2;
+}
