@@ -24,6 +24,7 @@
 #include "util/log.h"
 #include "net/server.h"
 #include "net/tls.h"
+#include "crypto/keycache.h"
 #include "crypto/secmem.h"
 #include "directory/directory.h"
 #include "store/account.h"
@@ -84,6 +85,13 @@ static int create_demo(accounts *acc, const char *dir)
     fflush(stdout);
     sodium_memzero(password, sizeof password);
     return 0;
+}
+
+/* Keys of mailboxes whose last session ended KEYCACHE_GRACE_SEC ago are wiped
+ * on time even when nobody logs in (the cache also expires lazily on use). */
+static void expire_keys(void *arg)
+{
+    keycache_expire(keycache_now());
 }
 
 int main(int argc, char **argv)
@@ -190,6 +198,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "sealboxd: %s\n", err);
         goto out;
     }
+    if (net_server_every(srv, 30, expire_keys, NULL) != 0) {
+        fprintf(stderr, "sealboxd: cannot start the key expiry timer\n");
+        goto out;
+    }
     log_info("sealboxd", "serving %s: imap %s, imaps %s", dir,
              cfg.imap_listen[0] ? cfg.imap_listen : "off", cfg.imaps_listen[0] ? cfg.imaps_listen : "off");
     net_server_run(srv);
@@ -199,6 +211,7 @@ out:
     net_server_free(srv);
     SSL_CTX_free(tls);
     accounts_close(acc);
+    keycache_clear();
     return rc;
 bad:
     usage(stderr);

@@ -24,6 +24,7 @@
 #include "net/server.h"
 
 #define NET_LISTENERS_MAX 16
+#define NET_TIMERS_MAX    8
 #define NET_IP_BUCKETS    1024
 /* How long shutdown waits for sessions to finish before giving up on them. */
 #define NET_SHUTDOWN_WAIT_SEC 10
@@ -42,6 +43,9 @@ struct net_server {
     net_listener_cfg cfgs[NET_LISTENERS_MAX];
     int nlisteners;
     struct event *sig_term, *sig_int, *stop_ev, *drain_ev;
+    struct event *timers[NET_TIMERS_MAX];
+    struct net_timer { void (*fn)(void *); void *arg; } timer_cbs[NET_TIMERS_MAX];
+    int ntimers;
     struct timeval drain_deadline;
 
     pthread_mutex_t mu;                  /* guards the connection list and counts */
@@ -220,6 +224,28 @@ int net_server_listen(net_server *s, const char *hostport, const conn_handler *h
     return 0;
 }
 
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct net_timer *t = arg;
+    t->fn(t->arg);
+}
+
+int net_server_every(net_server *s, unsigned seconds, void (*fn)(void *arg), void *arg)
+{
+    if (s->ntimers >= NET_TIMERS_MAX) return -1;
+    struct net_timer *t = &s->timer_cbs[s->ntimers];
+    t->fn = fn;
+    t->arg = arg;
+    struct event *ev = event_new(s->loops[0].base, -1, EV_PERSIST, timer_cb, t);
+    struct timeval tv = { (time_t)seconds, 0 };
+    if (!ev || event_add(ev, &tv) < 0) {
+        if (ev) event_free(ev);
+        return -1;
+    }
+    s->timers[s->ntimers++] = ev;
+    return 0;
+}
+
 static void *loop_main(void *arg)
 {
     net_loop *loop = arg;
@@ -248,6 +274,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     net_server *s = arg;
     log_info("net", "shutting down");
+    for (int i = 0; i < s->ntimers; i++) event_del(s->timers[i]);
     for (int i = 0; i < s->nlisteners; i++) {
         evconnlistener_free(s->listeners[i]);
         s->listeners[i] = NULL;
@@ -299,6 +326,7 @@ void net_server_free(net_server *s)
     if (s->drain_ev) event_free(s->drain_ev);
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);
+    for (int i = 0; i < s->ntimers; i++) event_free(s->timers[i]);
     for (int i = 0; i < s->nloops; i++) event_base_free(s->loops[i].base);
     for (int i = 0; i < NET_IP_BUCKETS; i++) {
         while (s->by_ip[i]) {

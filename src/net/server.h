@@ -30,6 +30,9 @@ net_server *net_server_new(int nloops, int nworkers);
 int net_server_listen(net_server *s, const char *hostport, const conn_handler *h,
                       SSL_CTX *tls_implicit, SSL_CTX *tls_starttls,
                       const char *refuse_line, char *err, size_t errlen);
+/* Calls fn(arg) every `seconds` on loop 0 while the server runs. fn must be quick
+ * and must not block (it runs on a network thread). Returns 0 or -1. */
+int net_server_every(net_server *s, unsigned seconds, void (*fn)(void *arg), void *arg);
 int net_server_run(net_server *s);
 void net_server_stop(net_server *s);
 void net_server_free(net_server *s);
