@@ -24,7 +24,8 @@
  *     non-synchronising literal is skipped byte for byte, because the client
  *     sends it whatever we say. An over-long line is dropped to its LF; if it
  *     ended in "{n+}", those n bytes are skipped too.
- *   - Empty lines between commands are ignored (a telnet user's stray Enter).
+ *   - An empty line is framed like any line; the parser answers it with BAD, as
+ *     Dovecot does (a client sending one is out of step and should hear so).
  *   - The previous command's bytes (it may have been LOGIN) are wiped before the
  *     buffer is reused or freed.
  *
@@ -199,12 +200,6 @@ static imap_frame reader_line_end(imap_reader *r)
         if (r->discarding) return IMAP_FRAME_ERROR;
         if (r->cmd.len && r->cmd.p[r->cmd.len - 1] == '\r') buf_truncate(&r->cmd, r->cmd.len - 1);
         return IMAP_FRAME_COMMAND;
-    }
-    if (r->first_line && !r->discarding &&
-        (r->line_len == 0 || (r->line_len == 1 && r->cmd.p[0] == '\r'))) {
-        buf_reset(&r->cmd);
-        reader_new_line(r);
-        return IMAP_FRAME_NEED_MORE;
     }
     if (!r->discarding) buf_putc(&r->cmd, '\n');
     if (r->first_line) {

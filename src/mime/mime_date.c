@@ -61,7 +61,7 @@ static int month_of(const char *w, size_t len)
 
 static int is_weekday(const char *w, size_t len)
 {
-    static const char names[] = "monthuwedthufrisatsun";
+    static const char names[] = "montuewedthufrisatsun";
     if (len < 3) return 0;
     for (int d = 0; d < 7; d++)
         if (mime_ascii_casecmp_n(w, names + 3 * d, 3) == 0) return 1;

@@ -1,0 +1,246 @@
+"""
+Two or more sessions on one mailbox (RFC 3501 5.2, 7.4.1; RFC 2177 IDLE): changes made
+by session A reach session B live while B is in IDLE, and at NOOP otherwise; \\Recent
+is given to exactly one session.
+
+The IDLE push must arrive within PUSH_TIMEOUT (1 s, scaled by SEALBOX_E2E_TIME_SCALE
+for sanitizer builds) of A's tagged OK.
+"""
+import re
+
+from lib.helpers import append, fetch, norm_flags, select
+from lib.imapwire import fetch_map
+from lib.messages import crlf
+from lib.server import TIME_SCALE
+
+BOB = "bob@example.org"
+PUSH_TIMEOUT = 1.0 * TIME_SCALE
+
+
+def small(n):
+    return crlf("From: a@example.org\nTo: bob@example.org\nSubject: concurrent %d\n\nbody %d\n" % (n, n))
+
+
+def start_idle(r, tag="I1"):
+    r.send(tag.encode() + b" IDLE\r\n")
+    line = r.read_response()
+    while line.startswith(b"* "):
+        line = r.read_response()
+    assert line.startswith(b"+"), "IDLE must answer with a continuation: %r" % line
+    return tag
+
+
+def stop_idle(r, tag):
+    r.send(b"DONE\r\n")
+    resp = r.read_until_tag(tag)
+    assert resp.ok(), "IDLE ends with a tagged OK after DONE: %r" % resp.tagged
+    return resp
+
+
+def create(r, name):
+    assert r.cmd('CREATE "%s"' % name).ok()
+
+
+def test_idle_sees_exists_after_other_session_appends(connect):
+    a, b = connect(BOB), connect(BOB)
+    create(a, "idle_exists")
+    append(a, "idle_exists", small(1))
+    select(b, "idle_exists")
+    tag = start_idle(b)
+    append(a, "idle_exists", small(2))
+    line = b.wait_for(lambda l: re.match(rb"\* 2 EXISTS$", l), PUSH_TIMEOUT)
+    assert line, "no '* 2 EXISTS' within %.1fs of APPEND OK; got %r" % (PUSH_TIMEOUT, b.seen)
+    stop_idle(b, tag)
+    assert fetch(b, "2", "BODY.PEEK[]")[2]["BODY[]"] == small(2)
+
+
+def test_idle_sees_expunge_after_other_session_expunges(connect):
+    a, b = connect(BOB), connect(BOB)
+    create(a, "idle_expunge")
+    for i in range(3):
+        append(a, "idle_expunge", small(i))
+    select(a, "idle_expunge")
+    select(b, "idle_expunge")
+    tag = start_idle(b)
+    assert a.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    line = b.wait_for(lambda l: re.match(rb"\* \d+ EXPUNGE$", l), PUSH_TIMEOUT)
+    assert line == b"* 2 EXPUNGE", "got %r (all: %r)" % (line, b.seen)
+    stop_idle(b, tag)
+    assert b.cmd("NOOP").ok()
+    m = fetch(b, "1:*", "BODY.PEEK[TEXT]")
+    assert sorted(m) == [1, 2] and m[2]["BODY[TEXT]"] == b"body 2\r\n", m
+
+
+def test_idle_sees_flag_change_after_other_session_stores(connect):
+    a, b = connect(BOB), connect(BOB)
+    create(a, "idle_flags")
+    append(a, "idle_flags", small(1))
+    select(a, "idle_flags")
+    select(b, "idle_flags")
+    tag = start_idle(b)
+    assert a.cmd("STORE 1 +FLAGS (\\Flagged $Label1)").ok()
+    line = b.wait_for(lambda l: re.match(rb"\* 1 FETCH ", l) and b"\\Flagged" in l, PUSH_TIMEOUT)
+    assert line, "no '* 1 FETCH (FLAGS (... \\Flagged))' within %.1fs; got %r" % (PUSH_TIMEOUT, b.seen)
+    flags = norm_flags(fetch_map([line[2:]])[1]["FLAGS"])
+    assert {"\\Flagged", "$Label1"} <= flags, line
+    stop_idle(b, tag)
+
+
+def test_session_not_idling_gets_updates_at_noop(connect):
+    a, c = connect(BOB), connect(BOB)
+    create(a, "noop_updates")
+    for i in range(2):
+        append(a, "noop_updates", small(i))
+    select(a, "noop_updates")
+    select(c, "noop_updates")
+    append(a, "noop_updates", small(2))
+    assert a.cmd("STORE 1 +FLAGS (\\Seen)").ok()
+    resp = c.cmd("NOOP")
+    assert resp.ok()
+    assert b"3 EXISTS" in resp.untagged, resp.untagged
+    m = fetch_map(resp.untagged)
+    assert 1 in m and "\\Seen" in norm_flags(m[1]["FLAGS"]), resp.untagged
+    assert a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    resp = c.cmd("NOOP")
+    assert resp.of("EXPUNGE") == [b"1 EXPUNGE"], resp.untagged
+    assert len(fetch(c, "1:*", "UID")) == 2
+
+
+def test_no_expunge_pushed_during_fetch_and_sequence_numbers_stay_valid(connect):
+    """RFC 3501 7.4.1: no EXPUNGE response while FETCH/STORE/SEARCH run; after NOOP the
+    numbers match the server's view again."""
+    a, c = connect(BOB), connect(BOB)
+    create(a, "seq_consistency")
+    for i in range(4):
+        append(a, "seq_consistency", small(i))
+    select(a, "seq_consistency")
+    select(c, "seq_consistency")
+    assert a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    resp = c.cmd("FETCH 4 (BODY.PEEK[TEXT])")
+    assert resp.of("EXPUNGE") == [], "EXPUNGE sent during FETCH: %r" % resp.untagged
+    resp = c.cmd("SEARCH ALL")
+    assert resp.of("EXPUNGE") == [], "EXPUNGE sent during SEARCH: %r" % resp.untagged
+    # C's numbering is unchanged: 2..4 are still its messages 2..4; whether the
+    # expunged message 1 is listed is up to the server (RFC 2180 4.1).
+    assert resp.of("SEARCH") in ([b"SEARCH 1 2 3 4"], [b"SEARCH 2 3 4"]), resp.untagged
+    resp = c.cmd("STORE 4 +FLAGS (\\Flagged)")
+    assert resp.ok() and resp.of("EXPUNGE") == [], "EXPUNGE sent during STORE: %r" % resp.untagged
+    assert re.match(rb"4 FETCH ", resp.of("FETCH")[0]), "STORE 4 must still mean C's message 4: %r" % resp.untagged
+    resp = c.cmd("NOOP")
+    assert resp.of("EXPUNGE") == [b"1 EXPUNGE"], resp.untagged
+    m = fetch(c, "1:*", "(FLAGS BODY.PEEK[TEXT])")
+    assert [m[s]["BODY[TEXT]"] for s in sorted(m)] == [b"body %d\r\n" % i for i in (1, 2, 3)]
+    assert "\\Flagged" in norm_flags(m[3]["FLAGS"]), "the STORE hit the wrong message: %r" % m
+
+
+def test_recent_is_seen_by_exactly_one_session(connect):
+    a, b, c = connect(BOB), connect(BOB), connect(BOB)
+    create(a, "recent_once")
+    select(b, "recent_once")
+    select(c, "recent_once")
+    append(a, "recent_once", small(1))
+    recent = []
+    for s in (b, c):
+        resp = s.cmd("NOOP")
+        assert b"1 EXISTS" in resp.untagged, resp.untagged
+        m = fetch(s, "1", "FLAGS")
+        recent.append("\\Recent" in norm_flags(m[1]["FLAGS"]))
+    assert recent.count(True) == 1, "\\Recent in exactly one of two selected sessions, got %r" % recent
+    d = connect(BOB)
+    sel = select(d, "recent_once")
+    assert sel.of("RECENT") == [b"0 RECENT"], "a later session must not see it as recent: %r" % sel.untagged
+
+
+def test_idle_then_done_without_changes(connect):
+    b = connect(BOB)
+    select(b, "INBOX")
+    tag = start_idle(b)
+    assert b.wait_for(lambda l: not l.startswith(b"* OK"), 0.3) is None, b.seen
+    stop_idle(b, tag)
+    assert b.cmd("NOOP").ok()
+
+
+def test_idle_in_authenticated_state_then_done(connect):
+    b = connect(BOB)
+    tag = start_idle(b)
+    stop_idle(b, tag)
+
+
+def test_two_connections_of_one_user_both_work(connect):
+    a, b = connect(BOB), connect(BOB)
+    assert select(a, "INBOX") and select(b, "INBOX")
+    assert a.cmd("NOOP").ok() and b.cmd("NOOP").ok()
+
+
+def test_idle_expunge_of_several_messages_keeps_sequence_numbers(connect):
+    from lib.helpers import apply_expunges, uids
+    a, b = connect(BOB), connect(BOB)
+    create(a, "idle_multi_expunge")
+    for i in range(5):
+        append(a, "idle_multi_expunge", small(i))
+    select(a, "idle_multi_expunge")
+    select(b, "idle_multi_expunge")
+    before = uids(b)
+    tag = start_idle(b)
+    assert a.cmd("STORE 2,4 +FLAGS.SILENT (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    got = []
+    while len(got) < 2:
+        line = b.wait_for(lambda l: re.match(rb"\* \d+ EXPUNGE$", l), PUSH_TIMEOUT)
+        assert line, "expected two EXPUNGE pushes, got %r (all: %r)" % (got, b.seen)
+        got.append(line[2:])
+    stop_idle(b, tag)
+    assert apply_expunges(before, got) == [before[0], before[2], before[4]], got
+    assert uids(b) == [before[0], before[2], before[4]]
+
+
+def test_parallel_sessions_append_and_login_concurrently(server):
+    """Eight clients of one user log in and APPEND at the same time (mbsync and desktop
+    clients open several connections): every login and APPEND succeeds, no UID is
+    given twice, and every message is stored once."""
+    import threading
+    from lib.imapwire import Raw
+    folder, n_threads, per_thread = "parallel_appends", 8, 15
+    with Raw(server.host, server.imap_port) as r:
+        r.login(BOB, server.users[BOB])
+        create(r, folder)
+    errors, uids_seen = [], []
+    lock = threading.Lock()
+    start = threading.Barrier(n_threads)
+
+    def worker(k):
+        try:
+            start.wait(10)
+            with Raw(server.host, server.imap_port, timeout=30) as r:
+                r.login(BOB, server.users[BOB])
+                if k % 2:
+                    select(r, folder)
+                for i in range(per_thread):
+                    u = append(r, folder, small(1000 * k + i))
+                    with lock:
+                        uids_seen.append(u)
+                    if k % 2 and i % 5 == 0:
+                        assert r.cmd("NOOP").ok()
+                r.cmd("LOGOUT")
+        except Exception as e:          # reported below with the thread number
+            with lock:
+                errors.append("thread %d: %r" % (k, e))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(uids_seen) == len(set(uids_seen)) == n_threads * per_thread, "duplicate UIDs"
+    with Raw(server.host, server.imap_port) as r:
+        r.login(BOB, server.users[BOB])
+        select(r, folder)
+        m = fetch(r, "1:*", "(UID BODY.PEEK[TEXT])")
+        assert sorted(int(v["UID"]) for v in m.values()) == sorted(uids_seen)
+        bodies = sorted(v["BODY[TEXT]"] for v in m.values())
+        assert bodies == sorted(b"body %d\r\n" % (1000 * k + i)
+                                for k in range(n_threads) for i in range(per_thread))
