@@ -271,7 +271,12 @@ static int lex_seqnum(imap_lex *lx, uint32_t *v)
         *v = IMAP_SEQ_STAR;
         return 0;
     }
-    return lex_number(lx, v, 1, "sequence set");
+    if (lex_number(lx, v, 1, "sequence set") < 0) return -1;
+    /* IMAP_SEQ_STAR (UINT32_MAX) means '*'. No message ever has the uid or the
+     * sequence number 4294967295 (the store stops assigning uids below it), so
+     * a client's 4294967295 selects exactly what 4294967294 does. */
+    if (*v == IMAP_SEQ_STAR) *v = IMAP_SEQ_STAR - 1;
+    return 0;
 }
 
 int imap_lex_seqset(imap_lex *lx, imap_seqset *out)

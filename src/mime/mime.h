@@ -100,6 +100,11 @@ void mime_header_fields(const char *hdr, size_t len, const char *const *names, s
                         int not, buf *out);
 int mime_header_get(const char *hdr, size_t len, const char *name, buf *value);
 
+/* An address header's value (From, To, ...) as text for SEARCH: each address as
+ * "display name <mailbox@host>" (or just "mailbox@host"), comments and folding
+ * removed, joined by ", "; encoded words left as they are. Appends to out. */
+void mime_address_text(const char *value, size_t len, buf *out);
+
 /* Line endings: every bare LF becomes CRLF and every bare CR becomes CRLF. */
 void mime_normalize_crlf(const char *in, size_t len, buf *out);
 

@@ -12,11 +12,11 @@
  *   - Sender and Reply-To are the From list when absent or without an address
  *     (RFC 3501: "present but empty").
  *   - Address lists are parsed leniently per RFC 5322 3.4: display names
- *     (atoms, quoted strings, obsolete '.'), angle addresses (an obsolete route
- *     "@a,@b:" is dropped: the adl is always NIL), comments (the comment of
+ *     (atoms, quoted strings, obsolete '.'), angle addresses, comments (the comment of
  *     "user@host (Name)" is the name when there is no display name), and
  *     groups: "name: a@b, c@d;" gives (NIL NIL "name" NIL) ... (NIL NIL NIL NIL),
  *     an unclosed group is closed at the end.
+ *   - An obsolete route "<@a,@b:user@host>" is the adl "@a,@b" (as Dovecot).
  *   - Mailbox and host are split at the LAST '@' of the addr-spec, whose
  *     whitespace and comments are removed (quotes kept). An address without '@'
  *     has host "MISSING_DOMAIN" (as Dovecot sends): RFC 3501 reads a NIL host
@@ -155,14 +155,31 @@ static void last_comment(const addr_lexer *lx, size_t a, size_t b, buf *out)
     }
 }
 
-static void put_address(buf *out, const buf *name, const buf *spec)
+/* One address: IMAP form "(name adl mailbox host)", or with `text` the search
+ * form "name <mailbox@host>" (addresses separated by ", "). */
+static void put_address(buf *out, const buf *name, const buf *route, const buf *spec, int text)
 {
+    const char *s = spec->p ? spec->p : "";
+    size_t n = spec->len;
+    if (text) {
+        if (out->len) buf_puts(out, ", ");
+        if (name && name->len) {
+            buf_append(out, name->p, name->len);
+            buf_puts(out, " <");
+            buf_append(out, s, n);
+            buf_putc(out, '>');
+        } else {
+            buf_append(out, s, n);
+        }
+        return;
+    }
     buf_putc(out, '(');
     if (name && name->len) mime_put_string(out, name->p, name->len);
     else buf_puts(out, "NIL");
-    buf_puts(out, " NIL ");
-    const char *s = spec->p ? spec->p : "";
-    size_t n = spec->len;
+    buf_putc(out, ' ');
+    if (route && route->len) mime_put_string(out, route->p, route->len);
+    else buf_puts(out, "NIL");
+    buf_putc(out, ' ');
     const char *at = NULL;
     for (size_t i = n; i-- > 0;)
         if (s[i] == '@') { at = s + i; break; }
@@ -181,19 +198,20 @@ static void put_address(buf *out, const buf *name, const buf *spec)
 }
 
 /* Parses the address list s[0..n) and appends its addresses (no parentheses
- * around the list); returns how many address structures were written. */
-static size_t address_list(const char *s, size_t n, buf *out)
+ * around the list; with `text`, the search form of put_address and no group
+ * markers); returns how many address structures were written. */
+static size_t address_list(const char *s, size_t n, buf *out, int text)
 {
     addr_lexer lx = { s, n, NULL, 0, 0 };
     lex(&lx);
     size_t count = 0, i = 0;
     int in_group = 0;
-    buf name = BUF_INIT, spec = BUF_INIT;
+    buf name = BUF_INIT, spec = BUF_INIT, route = BUF_INIT;
     while (i < lx.nt) {
         if (tok_is(&lx, i, ',') || lx.t[i].type == T_COMMENT) { i++; continue; }
         if (tok_is(&lx, i, ';')) {
             if (in_group) {
-                buf_puts(out, "(NIL NIL NIL NIL)");
+                if (!text) buf_puts(out, "(NIL NIL NIL NIL)");
                 count++;
                 in_group = 0;
             }
@@ -206,12 +224,15 @@ static size_t address_list(const char *s, size_t n, buf *out)
             j++;
         buf_reset(&name);
         buf_reset(&spec);
+        buf_reset(&route);
         if (j < lx.nt && tok_is(&lx, j, ':')) {
             if (!in_group) {
                 phrase_text(&lx, i, j, &name);
-                buf_puts(out, "(NIL NIL ");
-                mime_put_string(out, buf_cstr(&name), name.len);
-                buf_puts(out, " NIL)");
+                if (!text) {
+                    buf_puts(out, "(NIL NIL ");
+                    mime_put_string(out, buf_cstr(&name), name.len);
+                    buf_puts(out, " NIL)");
+                }
                 count++;
                 in_group = 1;
             }
@@ -227,11 +248,14 @@ static size_t address_list(const char *s, size_t n, buf *out)
                 while (k < lx.nt && !tok_is(&lx, k, ',') && !tok_is(&lx, k, ';')) k++;
             }
             size_t a = j + 1;
-            /* obs-route "@a,@b:" before the addr-spec: dropped (adl is NIL). */
+            /* obs-route "@a,@b:" before the addr-spec: the adl, as Dovecot sends it. */
             if (a < k && tok_is(&lx, a, '@')) {
                 size_t c = a;
                 while (c < k && !tok_is(&lx, c, ':')) c++;
-                if (c < k) a = c + 1;
+                if (c < k) {
+                    addr_spec_text(&lx, a, c, &route);
+                    a = c + 1;
+                }
             }
             addr_spec_text(&lx, a, k, &spec);
             size_t after = k < lx.nt && tok_is(&lx, k, '>') ? k + 1 : k;
@@ -239,7 +263,7 @@ static size_t address_list(const char *s, size_t n, buf *out)
             while (e < lx.nt && !tok_is(&lx, e, ',') && !tok_is(&lx, e, ';')) e++;
             if (name.len == 0) last_comment(&lx, after, e, &name);
             if (name.len || spec.len) {
-                put_address(out, &name, &spec);
+                put_address(out, &name, &route, &spec, text);
                 count++;
             }
             i = e;
@@ -252,17 +276,18 @@ static size_t address_list(const char *s, size_t n, buf *out)
         else phrase_text(&lx, i, j, &spec);
         last_comment(&lx, i, j, &name);
         if (spec.len || name.len) {
-            put_address(out, &name, &spec);
+            put_address(out, &name, NULL, &spec, text);
             count++;
         }
         i = j;
     }
     if (in_group) {
-        buf_puts(out, "(NIL NIL NIL NIL)");
+        if (!text) buf_puts(out, "(NIL NIL NIL NIL)");
         count++;
     }
     buf_free(&name);
     buf_free(&spec);
+    buf_free(&route);
     free(lx.t);
     return count;
 }
@@ -282,7 +307,7 @@ static size_t put_address_field(const char *h, const size_t *voff, const size_t 
     }
     buf u = BUF_INIT, list = BUF_INIT;
     mime_unfold(h + voff[k], vend[k] - voff[k], &u);
-    size_t count = address_list(buf_cstr(&u), u.len, &list);
+    size_t count = address_list(buf_cstr(&u), u.len, &list, 0);
     if (count) {
         buf_putc(out, '(');
         buf_append(out, list.p, list.len);
@@ -293,6 +318,14 @@ static size_t put_address_field(const char *h, const size_t *voff, const size_t 
     buf_free(&u);
     buf_free(&list);
     return count;
+}
+
+void mime_address_text(const char *value, size_t len, buf *out)
+{
+    buf u = BUF_INIT;
+    mime_unfold(value, len, &u);
+    address_list(buf_cstr(&u), u.len, out, 1);
+    buf_free(&u);
 }
 
 void mime_envelope(const char *msg, const mime_part *part, buf *out)

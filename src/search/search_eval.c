@@ -19,6 +19,7 @@
 #include "util/buf.h"
 #include "mailbox/msgflags.h"
 #include "search/search.h"
+#include "mime/mime.h"
 #include "search/search_eval.h"
 
 typedef struct cnode {
@@ -449,6 +450,14 @@ typedef struct field_match {
     const cnode *c;
 } field_match;
 
+static int is_address_field(const char *name, size_t nlen)
+{
+    static const char *const fields[] = { "from", "to", "cc", "bcc", "sender", "reply-to" };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (strlen(fields[i]) == nlen && strncasecmp(fields[i], name, nlen) == 0) return 1;
+    return 0;
+}
+
 static int header_field_cb(void *ctx, const char *name, size_t nlen, const char *val, size_t vlen)
 {
     field_match *fm = ctx;
@@ -460,6 +469,17 @@ static int header_field_cb(void *ctx, const char *name, size_t nlen, const char 
     buf_reset(fold);
     header_value_decode(val, vlen, dec);
     search_fold(buf_cstr(dec), dec->len, fold);
+    if (fold->len >= fm->c->needle_len &&
+        memmem(fold->p, fold->len, fm->c->needle, fm->c->needle_len) != NULL)
+        return 1;
+    if (!is_address_field(name, nlen)) return 0;
+    /* Address fields also match in their normalised form, so that FROM
+     * user@host finds "<user (comment)@ (comment) host>" as Dovecot does. */
+    buf addr = BUF_INIT;
+    mime_address_text(buf_cstr(dec), dec->len, &addr);
+    buf_reset(fold);
+    search_fold(buf_cstr(&addr), addr.len, fold);
+    buf_free(&addr);
     return fold->len >= fm->c->needle_len &&
            memmem(fold->p, fold->len, fm->c->needle, fm->c->needle_len) != NULL;
 }

@@ -257,6 +257,13 @@ static void sequence_sets_keep_ranges_ordered_and_star(void **state)
         assert_int_equal(c.seq.r[i].hi, want[i].hi);
     }
     imap_cmd_free(&c);
+    /* 4294967295 is a number, not '*' (ImapTest search-sets: UID $uidnext:4294967295
+     * must match nothing): it reads as 4294967294, which no message can exceed. */
+    parse_ok("a UID FETCH 7:4294967295 FLAGS", &c);
+    assert_int_equal(c.seq.n, 1);
+    assert_int_equal(c.seq.r[0].lo, 7);
+    assert_int_equal(c.seq.r[0].hi, 4294967294u);
+    imap_cmd_free(&c);
 }
 
 static void copy_move_and_uid_forms_fill_seq_and_mailbox(void **state)

@@ -753,7 +753,7 @@ static void envelope_odd_addresses(void **state)
     assert_envelope(&fx, fx.root,
         "(NIL NIL ((NIL NIL \"MAILER-DAEMON\" \"MISSING_DOMAIN\")) ((NIL NIL \"MAILER-DAEMON\" \"MISSING_DOMAIN\")) "
         "((NIL NIL \"MAILER-DAEMON\" \"MISSING_DOMAIN\")) "
-        "((NIL NIL \"user\" \"host.example\")(NIL NIL \"\\\"odd@local\\\"\" \"host.example\")"
+        "((NIL \"@relay1,@relay2\" \"user\" \"host.example\")(NIL NIL \"\\\"odd@local\\\"\" \"host.example\")"
         "(\"John Q. Public\" NIL \"jqp\" \"[192.0.2.1]\")) "
         "((\"Spaced\" NIL \"user\" \"example.com\")) "
         "((\"last\" NIL \"last\" \"x.y\")) NIL NIL)");

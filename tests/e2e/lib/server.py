@@ -10,7 +10,7 @@ What it offers:
                                          waits until both ports accept (20 s)
     .stop() -> exit status               SIGTERM, wait
     .kill()                              SIGKILL, wait (crash simulation)
-    .imap_port .imaps_port .host .cert   where and how to connect
+    .imap_port .imaps_port .smtp_port .host .cert   where and how to connect
     .log()                               the daemon's stderr so far (bytes), all runs
   free_port()
 
@@ -79,7 +79,7 @@ class Server:
         os.makedirs(self.tmpdir, exist_ok=True)
         self.env = dict(os.environ, TMPDIR=self.tmpdir)
         self.proc = None
-        self.imap_port = self.imaps_port = None
+        self.imap_port = self.imaps_port = self.smtp_port = None
         self.users = {}
 
     # --- admin CLI -----------------------------------------------------------------
@@ -107,15 +107,17 @@ class Server:
     # --- daemon --------------------------------------------------------------------
     def start(self):
         assert self.proc is None, "server already running"
-        self.imap_port, self.imaps_port = free_port(), free_port()
-        while self.imaps_port == self.imap_port:
-            self.imaps_port = free_port()
+        ports = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        self.imap_port, self.imaps_port, self.smtp_port = sorted(ports)
         err = open(self.log_path, "ab")
         out = open(self.out_path, "ab")
         self.proc = subprocess.Popen(
             [self.sealboxd, "-d", self.dir,
              "--imap", "%s:%d" % (self.host, self.imap_port),
-             "--imaps", "%s:%d" % (self.host, self.imaps_port)],
+             "--imaps", "%s:%d" % (self.host, self.imaps_port),
+             "--smtp", "%s:%d" % (self.host, self.smtp_port)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
         err.close()
         out.close()
