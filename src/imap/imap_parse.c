@@ -36,6 +36,7 @@
 
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 #include "util/limits.h"
 #include "mailbox/msgflags.h"
 #include "imap/imap_parse.h"
@@ -180,8 +181,8 @@ static int lex_quoted(imap_lex *lx, char **out, const char *what)
         if (c == 0) return lex_failf(lx, "NUL in quoted string in %s", what);
         if (c >= 0x80) {
             uint32_t cp;
-            int k = imap_utf8_next((const unsigned char *)lx->p + i, lx->len - i, &cp);
-            if (k < 0) return lex_failf(lx, "invalid UTF-8 in quoted string in %s", what);
+            size_t k = utf8_decode((const unsigned char *)lx->p + i, lx->len - i, &cp);
+            if (k == 0) return lex_failf(lx, "invalid UTF-8 in quoted string in %s", what);
             i += (size_t)k;
             n += (size_t)k;
             continue;

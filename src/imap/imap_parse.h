@@ -242,8 +242,5 @@ int imap_lex_date(imap_lex *lx, int64_t *days);  /* search "date" -> days since 
 int imap_header_name_ok(const char *s);          /* RFC 5322 ftext, non-empty */
 /* SEARCH arguments after the command name: [SP CHARSET SP astring] 1*(SP key). */
 int imap_search_parse(imap_lex *lx, search_node **out, char **charset);
-/* One UTF-8 code point from s[0..len): its length (1-4), or -1 when not valid,
- * overlong, a surrogate or above U+10FFFF. */
-int imap_utf8_next(const unsigned char *s, size_t len, uint32_t *cp);
 
 #endif

@@ -4,7 +4,6 @@
  * OFFERS
  *   imap_utf7_to_utf8  what a client sent -> the name we store
  *   imap_utf8_to_utf7  a stored name -> what we send
- *   imap_utf8_next     one strictly valid UTF-8 code point (shared with the parser)
  *
  * PROMISES
  *   Strict in both directions, so that every name has exactly one spelling on the
@@ -23,6 +22,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/utf8.h"
 #include "imap/imap_parse.h"
 
 static const char utf7_b64[] =
@@ -38,53 +38,6 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
-int imap_utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    if (len == 0) return -1;
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    int n;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) n = 2, v = c & 0x1f, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, v = c & 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, v = c & 0x07, min = 0x10000;
-    else return -1;
-    if ((size_t)n > len) return -1;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return -1;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return -1;
-    *cp = v;
-    return n;
-}
-
-static void put_utf8(buf *out, uint32_t cp)
-{
-    char b[4];
-    size_t n;
-    if (cp < 0x80) b[0] = (char)cp, n = 1;
-    else if (cp < 0x800) {
-        b[0] = (char)(0xc0 | (cp >> 6));
-        b[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xe0 | (cp >> 12));
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (char)(0xf0 | (cp >> 18));
-        b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        b[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    buf_append(out, b, n);
-}
 
 /* Decodes the run after '&' up to its '-'; *pp ends just after the '-'. */
 static int utf7_run(const unsigned char **pp, buf *out)
@@ -105,7 +58,7 @@ static int utf7_run(const unsigned char **pp, buf *out)
         units++;
         if (high) {
             if (u < 0xdc00 || u > 0xdfff) return -1;
-            put_utf8(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
+            utf8_encode(out, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
             high = 0;
         } else if (u >= 0xd800 && u <= 0xdbff) {
             high = u;
@@ -114,7 +67,7 @@ static int utf7_run(const unsigned char **pp, buf *out)
         } else if (u == 0 || (u >= 0x20 && u <= 0x7e)) {
             return -1;
         } else {
-            put_utf8(out, u);
+            utf8_encode(out, u);
         }
     }
     if (*s != '-' || units == 0 || high || nbits >= 6 || bits != 0) return -1;
@@ -179,8 +132,8 @@ int imap_utf8_to_utf7(const char *in, buf *out)
         buf_putc(out, '&');
         while (*s && !(*s >= 0x20 && *s <= 0x7e)) {
             uint32_t cp;
-            int n = imap_utf8_next(s, len - (size_t)(s - (const unsigned char *)in), &cp);
-            if (n < 0) goto fail;
+            size_t n = utf8_decode(s, len - (size_t)(s - (const unsigned char *)in), &cp);
+            if (n == 0) goto fail;
             s += n;
             if (cp >= 0x10000) {
                 put_unit(out, 0xd800 + ((cp - 0x10000) >> 10), &bits, &nbits);

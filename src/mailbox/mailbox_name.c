@@ -10,30 +10,9 @@
 #include <strings.h>
 
 #include "util/alloc.h"
+#include "util/utf8.h"
 #include "util/limits.h"
 #include "mailbox/mailbox_name.h"
-
-/* Decodes one UTF-8 sequence at s[0..len); returns its length, or 0 when it is
- * not well-formed (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF). */
-static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t n;
-    uint32_t v, min;
-    if ((c & 0xe0) == 0xc0) { n = 2; v = c & 0x1f; min = 0x80; }
-    else if ((c & 0xf0) == 0xe0) { n = 3; v = c & 0x0f; min = 0x800; }
-    else if ((c & 0xf8) == 0xf0) { n = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n > len) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return n;
-}
 
 int mailbox_name_normalize(const char *name, char **out)
 {

@@ -17,6 +17,7 @@
 
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 #include "mailbox/msgflags.h"
 #include "search/search.h"
 #include "mime/mime.h"
@@ -88,40 +89,6 @@ static uint32_t fold_cp(uint32_t c)
     return c;
 }
 
-static size_t utf8_get(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if ((c & 0xe0) == 0xc0) { n = 2; v = c & 0x1f; min = 0x80; }
-    else if ((c & 0xf0) == 0xe0) { n = 3; v = c & 0x0f; min = 0x800; }
-    else if ((c & 0xf8) == 0xf0) { n = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n > len) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return n;
-}
-
-static void utf8_put(buf *out, uint32_t c)
-{
-    char b[4];
-    size_t n;
-    if (c < 0x80) { b[0] = (char)c; n = 1; }
-    else if (c < 0x800) { b[0] = (char)(0xc0 | (c >> 6)); b[1] = (char)(0x80 | (c & 0x3f)); n = 2; }
-    else if (c < 0x10000) {
-        b[0] = (char)(0xe0 | (c >> 12)); b[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-        b[2] = (char)(0x80 | (c & 0x3f)); n = 3;
-    } else {
-        b[0] = (char)(0xf0 | (c >> 18)); b[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-        b[2] = (char)(0x80 | ((c >> 6) & 0x3f)); b[3] = (char)(0x80 | (c & 0x3f)); n = 4;
-    }
-    buf_append(out, b, n);
-}
 
 void search_fold(const char *s, size_t len, buf *out)
 {
@@ -144,7 +111,7 @@ void search_fold(const char *s, size_t len, buf *out)
             continue;
         }
         uint32_t cp;
-        size_t n = utf8_get(p + i, len - i, &cp);
+        size_t n = utf8_decode(p + i, len - i, &cp);
         if (n == 0) {                       /* not UTF-8: the byte stands for itself */
             buf_append(out, p + i, 1);
             i++;
@@ -152,7 +119,7 @@ void search_fold(const char *s, size_t len, buf *out)
         }
         uint32_t f = fold_cp(cp);
         if (f == cp) buf_append(out, p + i, n);
-        else utf8_put(out, f);
+        else utf8_encode(out, f);
         i += n;
     }
     out->p[out->len] = '\0';     /* buf_reserve above allocated; keep the invariant */
@@ -267,7 +234,7 @@ static size_t decode_word(const char *s, size_t len, buf *out)
             if (bits >= 8) {
                 bits -= 8;
                 unsigned char c = (unsigned char)(acc >> bits);
-                if (latin1 && c >= 0x80) utf8_put(out, c); else buf_putc(out, (char)c);
+                if (latin1 && c >= 0x80) utf8_encode(out, c); else buf_putc(out, (char)c);
             }
         }
     } else if (enc == 'Q' || enc == 'q') {
@@ -278,7 +245,7 @@ static size_t decode_word(const char *s, size_t len, buf *out)
                 c = (unsigned char)(hexval(p[1]) * 16 + hexval(p[2]));
                 p += 2;
             }
-            if (latin1 && c >= 0x80) utf8_put(out, c); else buf_putc(out, (char)c);
+            if (latin1 && c >= 0x80) utf8_encode(out, c); else buf_putc(out, (char)c);
         }
     } else {
         return 0;
