@@ -1,7 +1,8 @@
 /*
  * sealboxd — the Sealbox daemon.
  *
- * Role "all" (the only one so far): IMAP with STARTTLS and IMAP over TLS, on the
+ * Role "all" (the only one so far): IMAP with STARTTLS and IMAP over TLS, and
+ * the SMTP MX (STARTTLS, optionally implicit TLS) delivering into them, on the
  * mailbox files of one data directory. On first start with an empty or missing
  * data directory it initialises it (like `sealbox init`) and creates a demo
  * address, printing the address and its password once.
@@ -30,6 +31,8 @@
 #include "store/account.h"
 #include "store/datadir.h"
 #include "imap/imap_server.h"
+#include "delivery/delivery.h"
+#include "smtp/smtp_server.h"
 
 #define DEMO_DOMAIN  "example.org"
 #define DEMO_ADDRESS "demo@example.org"
@@ -39,13 +42,15 @@ static void usage(FILE *f)
     fprintf(f,
         "Usage: sealboxd [-d DIR] [options]\n"
         "\n"
-        "Serves IMAP on the encrypted mailboxes of the data directory DIR.\n"
+        "Serves IMAP and SMTP on the encrypted mailboxes of the data directory DIR.\n"
         "\n"
         "Options (each overrides DIR/sealbox.conf):\n"
         "  -d, --data-dir DIR     data directory (default ./var); created and\n"
         "                         initialised on first start, with a demo address\n"
         "      --imap HOST:PORT   IMAP with STARTTLS (default 127.0.0.1:1143; 'off' to disable)\n"
         "      --imaps HOST:PORT  IMAP over implicit TLS (default 127.0.0.1:1993; 'off')\n"
+        "      --smtp HOST:PORT   SMTP MX with STARTTLS (default 127.0.0.1:2525; 'off')\n"
+        "      --smtps HOST:PORT  SMTP over implicit TLS (default off)\n"
         "      --hostname NAME    name in greetings (default from the config)\n"
         "      --workers N        worker threads (default 64)\n"
         "      --net-threads N    network event loops (default 2)\n"
@@ -98,11 +103,15 @@ int main(int argc, char **argv)
 {
     const char *dir = "var";
     char imap_opt[128] = "", imaps_opt[128] = "", host_opt[256] = "";
+    char smtp_opt[128] = "", smtps_opt[128] = "";
     int have_imap = 0, have_imaps = 0, workers = 0, net_threads = 0, verbose = 0, no_demo = 0;
+    int have_smtp = 0, have_smtps = 0;
     static const struct option longopts[] = {
         { "data-dir", required_argument, NULL, 'd' },
         { "imap", required_argument, NULL, 'I' },
         { "imaps", required_argument, NULL, 'S' },
+        { "smtp", required_argument, NULL, 'M' },
+        { "smtps", required_argument, NULL, 'T' },
         { "hostname", required_argument, NULL, 'H' },
         { "workers", required_argument, NULL, 'w' },
         { "net-threads", required_argument, NULL, 'n' },
@@ -117,6 +126,8 @@ int main(int argc, char **argv)
         case 'd': dir = optarg; break;
         case 'I': if (set_listen(imap_opt, sizeof imap_opt, optarg)) goto bad; have_imap = 1; break;
         case 'S': if (set_listen(imaps_opt, sizeof imaps_opt, optarg)) goto bad; have_imaps = 1; break;
+        case 'M': if (set_listen(smtp_opt, sizeof smtp_opt, optarg)) goto bad; have_smtp = 1; break;
+        case 'T': if (set_listen(smtps_opt, sizeof smtps_opt, optarg)) goto bad; have_smtps = 1; break;
         case 'H': snprintf(host_opt, sizeof host_opt, "%s", optarg); break;
         case 'w': workers = atoi(optarg); if (workers < 1 || workers > 4096) goto bad; break;
         case 'n': net_threads = atoi(optarg); if (net_threads < 1 || net_threads > 256) goto bad; break;
@@ -145,6 +156,8 @@ int main(int argc, char **argv)
     }
     if (have_imap) snprintf(cfg.imap_listen, sizeof cfg.imap_listen, "%s", imap_opt);
     if (have_imaps) snprintf(cfg.imaps_listen, sizeof cfg.imaps_listen, "%s", imaps_opt);
+    if (have_smtp) snprintf(cfg.smtp_listen, sizeof cfg.smtp_listen, "%s", smtp_opt);
+    if (have_smtps) snprintf(cfg.smtps_listen, sizeof cfg.smtps_listen, "%s", smtps_opt);
     if (host_opt[0]) snprintf(cfg.hostname, sizeof cfg.hostname, "%s", host_opt);
     if (workers) cfg.workers = workers;
     if (net_threads) cfg.net_threads = net_threads;
@@ -181,11 +194,27 @@ int main(int argc, char **argv)
     conn_handler imaps_handler = { "imaps", imap_on_event, &imap };
     static const char refuse[] = "* BYE Too many connections, try again later\r\n";
 
+    delivery *dlv = delivery_open(dir, account_directory(acc), err, sizeof err);
+    if (!dlv) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        SSL_CTX_free(tls);
+        accounts_close(acc);
+        return 1;
+    }
+    smtp_server smtp = {
+        .dlv = dlv,
+        .hostname = cfg.hostname,
+        .max_message_size = (uint64_t)cfg.smtp_max_message_size,
+    };
+    conn_handler smtp_handler = { "smtp", smtp_on_event, &smtp };
+    conn_handler smtps_handler = { "smtps", smtp_on_event, &smtp };
+    static const char smtp_refuse[] = "421 4.7.0 Too many connections, try again later\r\n";
+
     net_server *srv = net_server_new(cfg.net_threads, cfg.workers);
     int rc = 1;
     if (!srv) goto out;
-    if (!cfg.imap_listen[0] && !cfg.imaps_listen[0]) {
-        fprintf(stderr, "sealboxd: no listener configured (--imap / --imaps)\n");
+    if (!cfg.imap_listen[0] && !cfg.imaps_listen[0] && !cfg.smtp_listen[0] && !cfg.smtps_listen[0]) {
+        fprintf(stderr, "sealboxd: no listener configured (--imap / --imaps / --smtp / --smtps)\n");
         goto out;
     }
     if (cfg.imap_listen[0] &&
@@ -202,13 +231,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "sealboxd: cannot start the key expiry timer\n");
         goto out;
     }
-    log_info("sealboxd", "serving %s: imap %s, imaps %s", dir,
-             cfg.imap_listen[0] ? cfg.imap_listen : "off", cfg.imaps_listen[0] ? cfg.imaps_listen : "off");
+    if (cfg.smtp_listen[0] &&
+        net_server_listen(srv, cfg.smtp_listen, &smtp_handler, NULL, tls, smtp_refuse, err, sizeof err) != 0) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        goto out;
+    }
+    if (cfg.smtps_listen[0] &&
+        net_server_listen(srv, cfg.smtps_listen, &smtps_handler, tls, NULL, smtp_refuse, err, sizeof err) != 0) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        goto out;
+    }
+    log_info("sealboxd", "serving %s: imap %s, imaps %s, smtp %s, smtps %s", dir,
+             cfg.imap_listen[0] ? cfg.imap_listen : "off", cfg.imaps_listen[0] ? cfg.imaps_listen : "off",
+             cfg.smtp_listen[0] ? cfg.smtp_listen : "off", cfg.smtps_listen[0] ? cfg.smtps_listen : "off");
     net_server_run(srv);
     rc = 0;
     log_info("sealboxd", "stopped");
 out:
     net_server_free(srv);
+    delivery_close(dlv);
     SSL_CTX_free(tls);
     accounts_close(acc);
     keycache_clear();

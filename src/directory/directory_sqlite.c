@@ -38,6 +38,7 @@
 #include "util/alloc.h"
 #include "util/limits.h"
 #include "util/log.h"
+#include "crypto/dbkey.h"
 #include "crypto/secmem.h"
 #include "directory/directory.h"
 
@@ -154,20 +155,6 @@ static int dir_step_done(directory *d, sqlite3_stmt *st, const char *step)
 
 /* --- Opening ------------------------------------------------------------------------ */
 
-static int dir_apply_key(sqlite3 *db, const unsigned char key[DIRECTORY_KEY_LEN])
-{
-    const size_t len = 4 + 2 * DIRECTORY_KEY_LEN;
-    char *raw = secmem_alloc(len + 1);
-    memcpy(raw, "raw:", 4);
-    sodium_bin2hex(raw + 4, 2 * DIRECTORY_KEY_LEN + 1, key, DIRECTORY_KEY_LEN);
-    int cipher = sqlite3mc_cipher_index("chacha20");
-    int rc = SQLITE_ERROR;
-    if (cipher > 0 && sqlite3mc_config(db, "cipher", cipher) == cipher)
-        rc = sqlite3_key_v2(db, "main", raw, (int)len);
-    secmem_free(raw);
-    return rc == SQLITE_OK ? 0 : -1;
-}
-
 static int dir_schema_version(directory *d, int *version)
 {
     if (dir_exec(d, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)",
@@ -201,7 +188,7 @@ static int dir_migrate(directory *d, char *err, size_t errlen)
         if (dir_exec(d, directory_migrations[v], "migrate") < 0 || dir_exec(d, bump, "migrate") < 0 ||
             dir_commit(d) < 0)
             goto fail;
-        log_info("directory", "schema migrated to version %d", v + 1);
+        log_debug("directory", "schema migrated to version %d", v + 1);
     }
     if (version == DIRECTORY_SCHEMA_VERSION && dir_commit(d) < 0) goto fail;
     return 0;
@@ -224,7 +211,7 @@ directory *directory_open_file(const char *path, const unsigned char key[DIRECTO
         goto fail;
     }
     sqlite3_extended_result_codes(d->db, 1);
-    if (dir_apply_key(d->db, key) < 0) {
+    if (dbkey_apply(d->db, key) < 0) {
         snprintf(err, errlen, "%s: cannot set the encryption key", path);
         goto fail;
     }
@@ -259,41 +246,6 @@ fail:
     return NULL;
 }
 
-/* Reads DATADIR/server.key straight into secure memory (no stdio buffer). */
-static unsigned char *dir_read_server_key(const char *datadir, char *err, size_t errlen)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/server.key", datadir) >= (int)sizeof path) {
-        snprintf(err, errlen, "data directory path too long");
-        return NULL;
-    }
-    unsigned char *key = secmem_alloc(DIRECTORY_KEY_LEN);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot read %s: %s (run `sealbox -d %s init`)", path, strerror(errno), datadir);
-        goto fail;
-    }
-    size_t got = 0;
-    while (got < DIRECTORY_KEY_LEN + 1) {
-        unsigned char *dst = key + got;
-        unsigned char extra;
-        if (got == DIRECTORY_KEY_LEN) dst = &extra;   /* a longer file is wrong too */
-        ssize_t n = read(fd, dst, got == DIRECTORY_KEY_LEN ? 1 : DIRECTORY_KEY_LEN - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (got != DIRECTORY_KEY_LEN) {
-        snprintf(err, errlen, "%s must hold exactly %d bytes", path, DIRECTORY_KEY_LEN);
-        goto fail;
-    }
-    return key;
-fail:
-    secmem_free(key);
-    return NULL;
-}
-
 directory *directory_open(const char *datadir, char *err, size_t errlen)
 {
     char path[4096];
@@ -301,7 +253,7 @@ directory *directory_open(const char *datadir, char *err, size_t errlen)
         snprintf(err, errlen, "data directory path too long");
         return NULL;
     }
-    unsigned char *key = dir_read_server_key(datadir, err, errlen);
+    unsigned char *key = dbkey_read_server_key(datadir, err, errlen);
     if (!key) return NULL;
     directory *d = directory_open_file(path, key, err, errlen);
     secmem_free(key);

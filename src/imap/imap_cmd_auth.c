@@ -35,6 +35,7 @@
 #include "net/conn.h"
 #include "store/store.h"
 #include "store/account.h"
+#include "delivery/delivery.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_server.h"
 #include "imap/imap_session.h"
@@ -72,6 +73,10 @@ static void auth_open(imap_session *s, account_auth *au)
         imap_set_reply(s, IMAP_REPLY_NO, "UNAVAILABLE", "Mailbox temporarily unavailable.");
         return;
     }
+    /* Mail that arrived while no session held the key was sealed into the
+     * spool (issue 3): bring it into INBOX before the client looks. A failure
+     * is logged and leaves the spool for the next login. */
+    delivery_spool_drain(s->srv->datadir, m, NULL);
     s->auth = au;
     s->store = m;
     conn_ref(s->c);

@@ -74,6 +74,10 @@ static const char *const migrations[MAILBOX_SCHEMA_VERSION] = {
     "  UPDATE bodies SET refcount = refcount - 1 WHERE id = OLD.body_id;"
     "  DELETE FROM bodies WHERE id = OLD.body_id AND refcount <= 0;"
     "END;",
+    /* 2: origins of messages delivered from the sealed spool (store_append_once). */
+    "CREATE TABLE imported("
+    "  origin TEXT PRIMARY KEY NOT NULL,"
+    "  at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 static int schema_version(sqlite3 *db, const char *id, int *version)
@@ -136,7 +140,7 @@ int mailbox_schema_migrate(sqlite3 *db, const char *mailbox_id)
                          "INSERT INTO schema_version(version) VALUES (%d)", version + 1);
         if (exec_logged(db, mailbox_id, sql, "migration version") < 0) goto fail;
         if (exec_logged(db, mailbox_id, "COMMIT", "migration commit") < 0) goto fail;
-        log_info("store", "mailbox %s: schema migrated to version %d", mailbox_id, version + 1);
+        log_debug("store", "mailbox %s: schema migrated to version %d", mailbox_id, version + 1);
         version++;
     }
     return 0;

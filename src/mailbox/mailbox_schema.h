@@ -28,6 +28,11 @@
  *   Triggers keep bodies.refcount equal to the messages pointing at a body and
  *   delete a body when the last one goes, whatever path deletes the message.
  *
+ * MIGRATION 2
+ *   imported(origin PK, at)                    names of messages taken from the
+ *                                              sealed spool (store_append_once),
+ *                                              recorded with the message
+ *
  * DIAGNOSTICS
  *   Returns 0, or -1 after logging (by mailbox id) what failed; a file written by
  *   a newer build (a version above MAILBOX_SCHEMA_VERSION) is refused with -1.
@@ -37,7 +42,7 @@
 
 #include <sqlite3.h>
 
-#define MAILBOX_SCHEMA_VERSION 1
+#define MAILBOX_SCHEMA_VERSION 2
 
 int mailbox_schema_migrate(sqlite3 *db, const char *mailbox_id);
 

@@ -206,6 +206,17 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
                           const char *msg, size_t len,
                           uint32_t *uidvalidity_out, uint32_t *uid_out);
 
+/* Delivery from the sealed spool (issue 3): store_append, unless a message with
+ * the same `origin` (a name its source never reuses, e.g. "spool:<uid>:<id>",
+ * at most STORE_ORIGIN_MAX bytes) was appended by this call before — then
+ * STORE_EXISTS and nothing changes. The origin is recorded in the same
+ * transaction as the message, so a crash after this returns and before the
+ * source forgets the message can neither lose nor duplicate it. */
+#define STORE_ORIGIN_MAX 128
+store_status store_append_once(store_mailbox *m, const char *name, uint32_t flags,
+                               int64_t internaldate, const char *msg, size_t len,
+                               const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out);
+
 typedef enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE } store_flag_mode;
 
 /* STORE: changes the flags of the messages in `uids` that exist; `out` gets the

@@ -52,6 +52,7 @@
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/uidset.h"
+#include "crypto/dbkey.h"
 #include "mailbox/mailbox_body.h"
 #include "mailbox/mailbox_name.h"
 #include "mailbox/mailbox_schema.h"
@@ -448,26 +449,6 @@ static int mailbox_path(char *out, size_t outlen, const char *datadir, const cha
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
-/* Hands the key to SQLite3MC as "raw:<64 hex>", which its chacha20 cipher takes
- * as the key itself: sqlite3mcExtractRawKey() bypasses PBKDF2 for a "raw:"
- * prefix followed by 2 * KEYLENGTH hex digits. sqlite3_key_v2 is what PRAGMA key
- * calls; using it directly keeps the key out of any SQL text. */
-static int apply_key(sqlite3 *db, const unsigned char key[STORE_KEY_LEN])
-{
-    const size_t hexlen = 4 + 2 * STORE_KEY_LEN;
-    char *hex = sodium_malloc(hexlen + 1);
-    if (!hex) return -1;
-    memcpy(hex, "raw:", 4);
-    sodium_bin2hex(hex + 4, 2 * STORE_KEY_LEN + 1, key, STORE_KEY_LEN);
-    int cipher = sqlite3mc_cipher_index("chacha20");
-    int rc = SQLITE_ERROR;
-    if (cipher > 0 && sqlite3mc_config(db, "cipher", cipher) == cipher)
-        rc = sqlite3_key_v2(db, "main", hex, (int)hexlen);
-    sodium_memzero(hex, hexlen + 1);
-    sodium_free(hex);
-    return rc == SQLITE_OK ? 0 : -1;
-}
-
 /* Opens the file with the key and checks the key with a first read, then sets
  * the PRAGMAs of DESIGN.md "Mailbox file". */
 static store_status mailbox_open_db(const char *path, const char *id,
@@ -492,7 +473,7 @@ static store_status mailbox_open_db(const char *path, const char *id,
     sqlite3_extended_result_codes(m->db, 0);
     /* Before anything reads: another handle may be mid-commit or checkpoint. */
     sqlite3_busy_timeout(m->db, 5000);
-    if (apply_key(m->db, key) < 0) { db_fail(m, "key"); goto fail; }
+    if (dbkey_apply(m->db, key) < 0) { db_fail(m, "key"); goto fail; }
 
     /* The first read decrypts page 1: a wrong key fails here and only here. */
     int rc = sqlite3_exec(m->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
@@ -1346,11 +1327,29 @@ static void bind_buf_text(sqlite3_stmt *st, int col, buf *b)
     sqlite3_bind_text(st, col, buf_cstr(b), (int)b->len, SQLITE_STATIC);
 }
 
-store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
-                          const char *const *keywords, size_t nkeywords,
-                          int64_t internaldate, int internaldate_tz,
-                          const char *msg, size_t len,
-                          uint32_t *uidvalidity_out, uint32_t *uid_out)
+/* 1 when `origin` was recorded by an earlier append, 0 when not, -1 error.
+ * Inside the append's write transaction, so the answer cannot change before
+ * the COMMIT. */
+static int origin_seen(store_mailbox *m, const char *origin)
+{
+    sqlite3_stmt *st = db_prepare(m, "SELECT 1 FROM imported WHERE origin = ?");
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), r;
+    if (rc == SQLITE_ROW) r = 1;
+    else if (rc == SQLITE_DONE) r = 0;
+    else { db_fail(m, "origin lookup"); r = -1; }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* store_append, and with `origin` store_append_once: the origin is checked and
+ * recorded in the same transaction as the message. */
+static store_status append_message(store_mailbox *m, const char *name, uint32_t flags,
+                                   const char *const *keywords, size_t nkeywords,
+                                   int64_t internaldate, int internaldate_tz,
+                                   const char *msg, size_t len, const char *origin,
+                                   uint32_t *uidvalidity_out, uint32_t *uid_out)
 {
     if (uidvalidity_out) *uidvalidity_out = 0;
     if (uid_out) *uid_out = 0;
@@ -1379,6 +1378,10 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
     }
 
     if (tx_begin(m, 1) < 0) goto done;
+    if (origin) {
+        int seen = origin_seen(m, origin);
+        if (seen != 0) { res = seen < 0 ? STORE_ERROR : STORE_EXISTS; goto done; }
+    }
     folder_row f;
     int found = folder_by_name(m, norm, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
@@ -1436,6 +1439,15 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
     if (db_done(m, st, "folder uidnext") < 0) goto done;
     sqlite3_finalize(st);
     st = NULL;
+    if (origin) {
+        st = db_prepare(m, "INSERT INTO imported(origin, at) VALUES (?, ?)");
+        if (!st) goto done;
+        sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+        if (db_done(m, st, "origin insert") < 0) goto done;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
     if (tx_commit(m) < 0) goto done;
     res = STORE_OK;
     if (uidvalidity_out) *uidvalidity_out = f.uidvalidity;
@@ -1447,6 +1459,27 @@ done:
     parsed_free(&p);
     free(norm);
     return res;
+}
+
+store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
+                          const char *const *keywords, size_t nkeywords,
+                          int64_t internaldate, int internaldate_tz,
+                          const char *msg, size_t len,
+                          uint32_t *uidvalidity_out, uint32_t *uid_out)
+{
+    return append_message(m, name, flags, keywords, nkeywords, internaldate, internaldate_tz,
+                          msg, len, NULL, uidvalidity_out, uid_out);
+}
+
+store_status store_append_once(store_mailbox *m, const char *name, uint32_t flags,
+                               int64_t internaldate, const char *msg, size_t len,
+                               const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out)
+{
+    if (uidvalidity_out) *uidvalidity_out = 0;
+    if (uid_out) *uid_out = 0;
+    if (!origin || !*origin || strlen(origin) > STORE_ORIGIN_MAX) return STORE_INVALID;
+    return append_message(m, name, flags, NULL, 0, internaldate, 0, msg, len, origin,
+                          uidvalidity_out, uid_out);
 }
 
 /* A message row picked for a change: rowid, uid and its current flags. */

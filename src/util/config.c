@@ -9,6 +9,7 @@
 #include "util/buf.h"
 #include "util/config.h"
 #include "util/fsutil.h"
+#include "util/limits.h"
 
 void config_defaults(config *c)
 {
@@ -16,6 +17,9 @@ void config_defaults(config *c)
     snprintf(c->hostname, sizeof c->hostname, "localhost");
     snprintf(c->imap_listen, sizeof c->imap_listen, "127.0.0.1:1143");
     snprintf(c->imaps_listen, sizeof c->imaps_listen, "127.0.0.1:1993");
+    snprintf(c->smtp_listen, sizeof c->smtp_listen, "127.0.0.1:2525");
+    c->smtps_listen[0] = '\0';
+    c->smtp_max_message_size = SMTP_MESSAGE_MAX_DEFAULT;
     snprintf(c->tls_cert, sizeof c->tls_cert, "tls/cert.pem");
     snprintf(c->tls_key, sizeof c->tls_key, "tls/key.pem");
     c->plaintext_auth_loopback = 1;
@@ -75,6 +79,10 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
         if (!strcmp(k, "hostname")) bad = set_string(c->hostname, sizeof c->hostname, v);
         else if (!strcmp(k, "imap_listen")) bad = set_string(c->imap_listen, sizeof c->imap_listen, v);
         else if (!strcmp(k, "imaps_listen")) bad = set_string(c->imaps_listen, sizeof c->imaps_listen, v);
+        else if (!strcmp(k, "smtp_listen")) bad = set_string(c->smtp_listen, sizeof c->smtp_listen, v);
+        else if (!strcmp(k, "smtps_listen")) bad = set_string(c->smtps_listen, sizeof c->smtps_listen, v);
+        else if (!strcmp(k, "smtp_max_message_size"))
+            bad = set_int(&c->smtp_max_message_size, v, 1024, SMTP_MESSAGE_MAX_CEILING);
         else if (!strcmp(k, "tls_cert")) bad = set_string(c->tls_cert, sizeof c->tls_cert, v);
         else if (!strcmp(k, "tls_key")) bad = set_string(c->tls_key, sizeof c->tls_key, v);
         else if (!strcmp(k, "plaintext_auth_loopback")) bad = set_int(&c->plaintext_auth_loopback, v, 0, 1);
@@ -106,6 +114,11 @@ int config_write(const char *path, const config *c)
         "# IMAP with STARTTLS and IMAP over implicit TLS (host:port; empty = off).\n"
         "imap_listen = %s\n"
         "imaps_listen = %s\n"
+        "# SMTP MX with STARTTLS and SMTP over implicit TLS (host:port; empty = off),\n"
+        "# and the largest message accepted (octets, advertised as SIZE).\n"
+        "smtp_listen = %s\n"
+        "smtps_listen = %s\n"
+        "smtp_max_message_size = %d\n"
         "# TLS certificate and key (PEM), relative to the data directory.\n"
         "tls_cert = %s\n"
         "tls_key = %s\n"
@@ -115,7 +128,8 @@ int config_write(const char *path, const config *c)
         "workers = %d\n"
         "net_threads = %d\n"
         "log_debug = %d\n",
-        c->hostname, c->imap_listen, c->imaps_listen, c->tls_cert, c->tls_key,
+        c->hostname, c->imap_listen, c->imaps_listen, c->smtp_listen, c->smtps_listen,
+        c->smtp_max_message_size, c->tls_cert, c->tls_key,
         c->plaintext_auth_loopback, c->workers, c->net_threads, c->log_debug);
     int rc = file_write_atomic(path, b.p, b.len, 0600);
     buf_free(&b);

@@ -14,6 +14,9 @@ typedef struct config {
     char hostname[256];          /* name in the greeting and the certificate */
     char imap_listen[128];       /* "127.0.0.1:1143"; "" = off */
     char imaps_listen[128];      /* "127.0.0.1:1993"; "" = off */
+    char smtp_listen[128];       /* SMTP MX with STARTTLS: "127.0.0.1:2525"; "" = off */
+    char smtps_listen[128];      /* SMTP over implicit TLS; "" = off (the default) */
+    int smtp_max_message_size;   /* octets; SMTP_MESSAGE_MAX_DEFAULT, at most SMTP_MESSAGE_MAX_CEILING */
     char tls_cert[1024];         /* PEM paths, relative to the data directory */
     char tls_key[1024];
     int plaintext_auth_loopback; /* allow LOGIN/AUTHENTICATE without TLS from loopback */

@@ -63,6 +63,50 @@
 /* Bad commands in a row before the server says BYE. */
 #define IMAP_BAD_COMMANDS_MAX    20
 
+/* --- SMTP (RFC 5321) ----------------------------------------------------------- */
+
+/* A command line, CRLF included. RFC 5321 4.5.3.1.4 says 512 octets, raised by
+ * every extension's parameters (4.5.3.1.4 last sentence): a 256-octet path plus
+ * RFC 3461's ORCPT (up to 500 octets of xtext) and ENVID (100), SIZE, BODY and
+ * SMTPUTF8 fit in 2048 (Postfix's line_length_limit). A longer line gets
+ * "500 5.5.2 Line too long" and is skipped up to its LF, so the session keeps in
+ * step with the client. */
+#define SMTP_COMMAND_LINE_MAX    2048
+
+/* A line of message content, terminator excluded. RFC 5321 4.5.3.1.6 makes 998
+ * the least a server must take, but generated HTML routinely exceeds it and the
+ * store has no line limit; 64 KiB bounds what one unterminated line may hold in
+ * the input buffer. A message with a longer line is read to its end and then
+ * refused "554 5.6.0". */
+#define SMTP_DATA_LINE_MAX       (64 * 1024)
+
+/* Largest message (content as the client sends it, before our trace headers):
+ * the default of the config key smtp_max_message_size, advertised as SIZE
+ * (RFC 1870). 25 MiB is what the large providers accept. */
+#define SMTP_MESSAGE_MAX_DEFAULT (25 * 1024 * 1024)
+/* Our Return-Path: and Received: headers: two paths of at most 256 octets, the
+ * client's EHLO name (<= SMTP_COMMAND_LINE_MAX), our host name (<= 255), an IP. */
+#define SMTP_TRACE_MAX           (4 * 1024)
+/* The config may not raise the limit past what store_append takes with our
+ * trace headers prepended. */
+#define SMTP_MESSAGE_MAX_CEILING (IMAP_APPEND_MAX - SMTP_TRACE_MAX)
+
+/* Recipients of one transaction: RFC 5321 4.5.3.1.8 asks servers to take at
+ * least 100; more are answered "452 4.5.3" and the client sends them in another
+ * transaction (4.5.3.1.10). */
+#define SMTP_RCPT_MAX            100
+
+/* Error replies (4xx/5xx, except 452 for too many recipients, which honest
+ * bulk senders hit) in one session before "421" and disconnect: a client this
+ * confused is broken or probing addresses. Postfix's smtpd_hard_error_limit. */
+#define SMTP_ERRORS_MAX          20
+
+/* RFC 5321 4.5.3.2.7: a server should wait at least 5 minutes for the next
+ * command; the client waits at most 10 minutes for our reply to the final dot
+ * (4.5.3.2.6). We use 5 minutes for every read, data blocks included (4.5.3.2.5
+ * gives the client 3), and never more: an idle SMTP peer holds a connection slot. */
+#define SMTP_TIMEOUT_SEC         300
+
 /* --- Authentication -------------------------------------------------------- */
 
 /* Failed logins: after this many within the window the address (or IP) is

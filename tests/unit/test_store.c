@@ -27,6 +27,7 @@
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/uidset.h"
+#include "mailbox/mailbox_schema.h"
 #include "mailbox/msgflags.h"
 #include "store/store.h"
 
@@ -182,7 +183,7 @@ static void file_uses_chacha20_wal_and_full_sync(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
-    assert_int_equal(raw_int(db, "SELECT version FROM schema_version"), 1);
+    assert_int_equal(raw_int(db, "SELECT version FROM schema_version"), MAILBOX_SCHEMA_VERSION);
     sqlite3_close(db);
 
     /* Without the key the file is not a database at all. */

@@ -1,0 +1,258 @@
+/*
+ * delivery.c — live or sealed delivery, and the spool drain (see delivery.h).
+ *
+ * Each call opens the mailbox or spool file it needs and closes it again: with
+ * a raw key an open costs ~0.3 ms, far below the fsync every delivery waits
+ * for anyway, and no handle outlives the thread that used it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/alloc.h"
+#include "util/log.h"
+#include "crypto/dbkey.h"
+#include "crypto/keycache.h"
+#include "crypto/seal.h"
+#include "crypto/secmem.h"
+#include "directory/directory.h"
+#include "store/store.h"
+#include "delivery/delivery.h"
+#include "delivery/spool.h"
+
+_Static_assert(DBKEY_LEN == SPOOL_KEY_LEN, "the spool is keyed with the server key");
+_Static_assert(KEYCACHE_KEY_LEN == STORE_KEY_LEN, "cached keys open mailboxes");
+_Static_assert(DIRECTORY_SEAL_PUBLIC_LEN == SEAL_PUBLIC_LEN, "directory holds seal keys");
+
+struct delivery {
+    char *datadir;
+    directory *dir;
+    unsigned char *server_key;          /* secure memory */
+};
+
+delivery *delivery_open(const char *datadir, directory *dir, char *err, size_t errlen)
+{
+    crypto_init();
+    unsigned char *key = dbkey_read_server_key(datadir, err, errlen);
+    if (!key) return NULL;
+    delivery *d = xcalloc(1, sizeof *d);
+    d->datadir = xstrdup(datadir);
+    d->dir = dir;
+    d->server_key = key;
+    return d;
+}
+
+void delivery_close(delivery *d)
+{
+    if (!d) return;
+    secmem_free(d->server_key);
+    free(d->datadir);
+    free(d);
+}
+
+/* --- Recipients ------------------------------------------------------------------------- */
+
+delivery_rcpt_status delivery_rcpt_lookup(delivery *d, const char *address, delivery_rcpt *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *at = address ? strrchr(address, '@') : NULL;
+    if (!at) return DELIVERY_RCPT_RELAY;
+    char domain[DIRECTORY_DOMAIN_MAX + 1];
+    /* An address literal, a U-label or anything else the directory cannot
+     * hold is not one of our domains. */
+    if (directory_domain_normalise(at + 1, domain, sizeof domain) < 0) return DELIVERY_RCPT_RELAY;
+    int ours = directory_domain_exists(d->dir, domain);
+    if (ours < 0) return DELIVERY_RCPT_ERROR;
+    if (ours == 0) return DELIVERY_RCPT_RELAY;
+    directory_alias a;
+    directory_status st = directory_alias_lookup(d->dir, address, &a);
+    switch (st) {
+    case DIR_OK:
+        memcpy(out->mailbox_id, a.mailbox_id, sizeof out->mailbox_id);
+        memcpy(out->seal_public, a.seal_public, sizeof out->seal_public);
+        sodium_memzero(&a, sizeof a);
+        return DELIVERY_RCPT_OK;
+    case DIR_NOTFOUND:
+    case DIR_INVALID:              /* a quoted or UTF-8 local part: never an alias */
+        return DELIVERY_RCPT_UNKNOWN;
+    default:
+        return DELIVERY_RCPT_ERROR;
+    }
+}
+
+/* --- Storing ------------------------------------------------------------------------------ */
+
+/* With the data key of a live session: INBOX of the real mailbox. */
+static store_status deliver_live(delivery *d, const char *mbid, const unsigned char *key,
+                                 const char *msg, size_t len, int64_t received)
+{
+    store_mailbox *m = NULL;
+    store_status st = store_open(d->datadir, mbid, key, &m);
+    if (st != STORE_OK) return st;
+    uint32_t uid = 0;
+    st = store_append(m, "INBOX", 0, NULL, 0, received, 0, msg, len, NULL, &uid);
+    store_close(m);
+    if (st == STORE_OK) log_debug("delivery", "mailbox %s: stored live as uid %u", mbid, uid);
+    return st;
+}
+
+/* A session may have logged in while we sealed: its login drain may have run
+ * before our entry was committed. If the key is live now, drain ourselves. */
+static void deliver_recheck(delivery *d, const char *mbid, unsigned char *key)
+{
+    if (keycache_lookup_key(mbid, key) != 0) return;
+    store_mailbox *m = NULL;
+    if (store_open(d->datadir, mbid, key, &m) != STORE_OK) return;
+    delivery_drain_stats ds;
+    if (delivery_spool_drain_key(d->datadir, d->server_key, m, &ds) == 0 && ds.imported)
+        log_debug("delivery", "mailbox %s: %zu spooled message(s) moved in after a login", mbid,
+                  ds.imported);
+    store_close(m);
+}
+
+static int deliver_sealed(delivery *d, const delivery_rcpt *r, const char *msg, size_t len,
+                          int64_t received)
+{
+    int rc = -1;
+    spool *sp = NULL;
+    unsigned char *blob = xmalloc(len + SEAL_OVERHEAD);
+    if (seal_seal(r->seal_public, msg, len, blob) != 0) {
+        log_error("delivery", "mailbox %s: the public key does not seal", r->mailbox_id);
+        goto out;
+    }
+    spool_status st = spool_open(d->datadir, r->mailbox_id, d->server_key, 1, &sp);
+    if (st != SPOOL_OK) {
+        log_error("delivery", "mailbox %s: spool does not open", r->mailbox_id);
+        goto out;
+    }
+    int64_t id = 0;
+    if (spool_append(sp, received, blob, len + SEAL_OVERHEAD, &id) != SPOOL_OK) goto out;
+    log_debug("delivery", "mailbox %s: sealed into the spool as entry %lld", r->mailbox_id, (long long)id);
+    rc = 0;
+out:
+    spool_close(sp);
+    free(blob);
+    return rc;
+}
+
+delivery_result delivery_store(delivery *d, const delivery_rcpt *r, const char *msg, size_t len,
+                               int64_t received)
+{
+    delivery_result res = DELIVERY_FAILED;
+    unsigned char *key = secmem_alloc(STORE_KEY_LEN);
+    if (keycache_lookup_key(r->mailbox_id, key) == 0) {
+        store_status st = deliver_live(d, r->mailbox_id, key, msg, len, received);
+        if (st == STORE_OK) {
+            res = DELIVERY_LIVE;
+            goto out;
+        }
+        /* The sealed path is durable too; the drain brings the copy in later. */
+        log_warn("delivery", "mailbox %s: live delivery failed (%s); sealing instead",
+                 r->mailbox_id, store_strerror(st));
+    }
+    if (deliver_sealed(d, r, msg, len, received) == 0) {
+        res = DELIVERY_SPOOLED;
+        deliver_recheck(d, r->mailbox_id, key);
+    }
+out:
+    secmem_free(key);
+    return res;
+}
+
+int delivery_deliver(delivery *d, const delivery_rcpt *const *rcpts, size_t n, const char *msg,
+                     size_t len, int64_t received)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(rcpts[i]->mailbox_id, rcpts[j]->mailbox_id) == 0;
+        if (dup) continue;
+        if (delivery_store(d, rcpts[i], msg, len, received) == DELIVERY_FAILED) rc = -1;
+    }
+    return rc;
+}
+
+/* --- Draining ------------------------------------------------------------------------------ */
+
+int delivery_spool_drain_key(const char *datadir, const unsigned char server_key[32],
+                             store_mailbox *m, delivery_drain_stats *stats)
+{
+    delivery_drain_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    const char *mbid = store_mailbox_id(m);
+    spool *sp = NULL;
+    spool_status sst = spool_open(datadir, mbid, server_key, 0, &sp);
+    if (sst == SPOOL_NOTFOUND) return 0;
+    if (sst != SPOOL_OK) return -1;
+
+    int rc = -1;
+    unsigned char *sk = secmem_alloc(SEAL_SECRET_LEN);
+    unsigned char pk[SEAL_PUBLIC_LEN];
+    if (store_seal_secret(m, sk) != STORE_OK || seal_public_from_secret(sk, pk) != 0) {
+        log_error("delivery", "mailbox %s: no sealing key to drain the spool with", mbid);
+        goto out;
+    }
+    int64_t after = 0;
+    for (;;) {
+        spool_entry e;
+        sst = spool_next(sp, after, &e);
+        if (sst == SPOOL_NOTFOUND) break;
+        if (sst != SPOOL_OK) goto out;
+        after = e.id;
+        size_t plen = e.len >= SEAL_OVERHEAD ? e.len - SEAL_OVERHEAD : 0;
+        char *plain = xmalloc(plen + 1);
+        if (e.len < SEAL_OVERHEAD || seal_open(pk, sk, e.blob, e.len, plain) != 0) {
+            log_warn("delivery", "mailbox %s: spool entry %lld does not open; left in the spool",
+                     mbid, (long long)e.id);
+            stats->refused++;
+            free(plain);
+            spool_entry_clear(&e);
+            continue;
+        }
+        char origin[SPOOL_ORIGIN_MAX];
+        spool_origin(sp, e.id, origin);
+        store_status st = store_append_once(m, "INBOX", 0, e.received, plain, plen, origin, NULL, NULL);
+        sodium_memzero(plain, plen + 1);
+        free(plain);
+        int64_t id = e.id;
+        spool_entry_clear(&e);
+        if (st == STORE_OK) {
+            stats->imported++;
+        } else if (st == STORE_EXISTS) {
+            stats->duplicates++;
+        } else {
+            log_error("delivery", "mailbox %s: importing spool entry %lld: %s", mbid, (long long)id,
+                      store_strerror(st));
+            goto out;
+        }
+        /* Only now: the mailbox holds the message and the record of its origin. */
+        if (spool_delete(sp, id) != SPOOL_OK) goto out;
+    }
+    rc = 0;
+    if (stats->imported || stats->duplicates)
+        log_info("delivery", "mailbox %s: spool drained into INBOX: %zu imported, %zu imported before",
+                 mbid, stats->imported, stats->duplicates);
+out:
+    sodium_memzero(pk, sizeof pk);
+    secmem_free(sk);
+    spool_close(sp);
+    return rc;
+}
+
+int delivery_spool_drain(const char *datadir, store_mailbox *m, delivery_drain_stats *stats)
+{
+    char err[512];
+    if (stats) memset(stats, 0, sizeof *stats);
+    unsigned char *key = dbkey_read_server_key(datadir, err, sizeof err);
+    if (!key) {
+        log_error("delivery", "mailbox %s: cannot drain the spool: %s", store_mailbox_id(m), err);
+        return -1;
+    }
+    int rc = delivery_spool_drain_key(datadir, key, m, stats);
+    secmem_free(key);
+    return rc;
+}
