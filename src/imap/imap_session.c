@@ -289,7 +289,7 @@ static void session_reset_input(imap_session *s)
 
 /* STARTTLS (RFC 3501 6.2.1, RFC 2595): the OK goes out in plaintext, then TLS;
  * whatever the client pipelined in plaintext is dropped (conn_starttls drains
- * the socket, we drop what we had already read and framed). */
+ * the socket as it sends the OK, we drop what we had already read and framed). */
 static void cmd_starttls(imap_session *s, const char *tag)
 {
     if (conn_is_tls(s->c)) {
@@ -302,9 +302,10 @@ static void cmd_starttls(imap_session *s, const char *tag)
     }
     buf_printf(&s->out, "%s OK Begin TLS negotiation now.\r\n", tag);
     s->bad_in_row = 0;
-    imap_flush(s);
     session_reset_input(s);
-    if (conn_starttls(s->c) != 0) {
+    int rc = conn_starttls(s->c, s->out.p, s->out.len);
+    buf_reset(&s->out);
+    if (rc != 0) {
         log_warn("imap", "conn %llu: STARTTLS failed", s->id);
         conn_close(s->c);
         s->state = IMAP_STATE_LOGOUT;

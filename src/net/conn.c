@@ -275,10 +275,13 @@ static void conn_starttls_on_loop(evutil_socket_t fd, short what, void *arg)
     int ok = 0;
     /* The session's worker waits for us, so nothing else touches c->bev now. */
     if (under) {
-        /* Whatever the client pipelined after STARTTLS was sent in plaintext
-         * and must not be executed as if it had come through TLS. */
+        /* Whatever the client sent before this moment was sent before it could
+         * see the reply: pipelined plaintext, never to be executed as if it had
+         * come through TLS. The reply is queued only now, on the loop thread,
+         * so nothing can arrive between the drain and the switch. */
         struct evbuffer *in = bufferevent_get_input(under);
         evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->switch_reply_len) bufferevent_write(under, c->switch_reply, c->switch_reply_len);
         SSL *ssl = SSL_new(c->cfg->tls_starttls);
         struct bufferevent *tls = ssl ? bufferevent_openssl_filter_new(c->loop->base, under, ssl,
             BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE | BEV_OPT_DEFER_CALLBACKS) : NULL;
@@ -302,11 +305,13 @@ static void conn_starttls_on_loop(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&c->mu);
 }
 
-int conn_starttls(conn *c)
+int conn_starttls(conn *c, const void *reply, size_t len)
 {
     if (c->tls || !c->cfg->tls_starttls) return -1;
     pthread_mutex_lock(&c->mu);
     c->switch_done = 0;
+    c->switch_reply = reply;          /* the caller waits below: reply stays valid */
+    c->switch_reply_len = len;
     pthread_mutex_unlock(&c->mu);
     struct timeval now = { 0, 0 };
     if (event_base_once(c->loop->base, -1, EV_TIMEOUT, conn_starttls_on_loop, c, &now) < 0) return -1;

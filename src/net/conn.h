@@ -61,11 +61,14 @@ size_t conn_input_pending(conn *c);
 int conn_write(conn *c, const void *data, size_t len);
 int conn_printf(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Starts TLS on a plaintext connection (STARTTLS), after the reply that announces
- * it was queued: that reply goes out in plaintext, everything after through TLS.
- * Input the peer sent before the handshake is discarded (RFC 3207 section 4.2 /
- * CVE-2011-0411: no plaintext command injection). Returns 0 or -1. */
-int conn_starttls(conn *c);
+/* Starts TLS on a plaintext connection (STARTTLS). `reply` (the response that
+ * announces TLS, with any replies queued before it) goes out in plaintext, and
+ * everything after it through TLS. Input the peer sent before it could have seen
+ * the reply is discarded (RFC 3207 section 4.2 / CVE-2011-0411: no plaintext
+ * command injection), and only that: the discard, the reply and the switch happen
+ * in one step on the network loop, so a ClientHello sent in answer to the reply
+ * is never mistaken for pipelined plaintext. Returns 0 or -1. */
+int conn_starttls(conn *c, const void *reply, size_t len);
 int conn_is_tls(const conn *c);
 int conn_tls_available(const conn *c);   /* a certificate is configured */
 

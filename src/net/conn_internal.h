@@ -50,6 +50,8 @@ struct conn {
     int tls;
     unsigned timeout_sec;
     int switch_done;
+    const void *switch_reply;         /* conn_starttls: what to send before TLS */
+    size_t switch_reply_len;
 
     char ip[64];
     int loopback;

@@ -76,17 +76,21 @@ static void conn_flush(conn *c, smtp_conn *sc)
 
 static void conn_act(conn *c, smtp_conn *sc, smtp_action act)
 {
-    conn_flush(c, sc);
-    if (act == SMTP_ACT_CLOSE) {
-        conn_close(c);
-    } else if (act == SMTP_ACT_STARTTLS) {
-        if (conn_starttls(c) == 0) {
+    if (act == SMTP_ACT_STARTTLS) {
+        /* The 220 (and any replies before it) go out with the switch to TLS,
+         * so that input sent before the client saw them is dropped, and only that. */
+        int rc = conn_starttls(c, sc->out.p, sc->out.len);
+        buf_reset(&sc->out);
+        if (rc == 0) {
             smtp_session_tls_started(sc->s);
         } else {
             log_warn("smtp", "conn %llu: STARTTLS failed", (unsigned long long)conn_id(c));
             conn_close(c);
         }
+        return;
     }
+    conn_flush(c, sc);
+    if (act == SMTP_ACT_CLOSE) conn_close(c);
 }
 
 static void conn_input(conn *c, smtp_conn *sc)

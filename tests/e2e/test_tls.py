@@ -74,6 +74,22 @@ def test_starttls_port_verifies(server):
         m.logout()
 
 
+def test_starttls_drops_pipelined_plaintext_and_keeps_the_handshake(server):
+    """RFC 2595 / CVE-2011-0411: a command pipelined after STARTTLS in plaintext
+    never runs inside TLS; the ClientHello sent after the OK is not dropped."""
+    for _ in range(20):      # the loss of a ClientHello was a race: try it often
+        s = socket.create_connection((server.host, server.imap_port), timeout=20)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"* OK")
+        s.sendall(b"a STARTTLS\r\nb LOGOUT\r\n")
+        assert f.readline() == b"a OK Begin TLS negotiation now.\r\n"
+        tls = ctx_for(server).wrap_socket(s, server_hostname="localhost")
+        tls.sendall(b"c NOOP\r\n")
+        got = tls.recv(4096)
+        assert got.startswith(b"c OK"), got          # no reply to the injected LOGOUT
+        tls.close()
+
+
 def test_plaintext_on_tls_port_does_not_get_imap(server):
     """A client speaking plaintext to the TLS port gets no IMAP greeting."""
     s = socket.create_connection((server.host, server.imaps_port), timeout=5)
