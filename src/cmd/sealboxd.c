@@ -70,8 +70,12 @@ static int set_listen(char *dst, size_t cap, const char *v)
 }
 
 /* First start: a demo domain and address so a newcomer can connect at once. */
-static int create_demo(accounts *acc, const char *dir)
+static int create_demo(accounts *acc, const char *dir, const char *argv0)
 {
+    /* The admin CLI sits beside this program (build/sealbox after `make`). */
+    char cli[4096] = "sealbox";
+    const char *slash = strrchr(argv0, '/');
+    if (slash) snprintf(cli, sizeof cli, "%.*s/sealbox", (int)(slash - argv0), argv0);
     char password[64];
     if (account_generate_password(password, sizeof password) != 0) return -1;
     if (directory_domain_add(account_directory(acc), DEMO_DOMAIN) != 0) return -1;
@@ -84,9 +88,9 @@ static int create_demo(accounts *acc, const char *dir)
            "    password: %s\n"
            "\n"
            "  The password is shown only now. More addresses:\n"
-           "    sealbox -d %s domain add yourdomain.org\n"
-           "    sealbox -d %s alias add you@yourdomain.org\n\n",
-           dir, DEMO_ADDRESS, password, dir, dir);
+           "    %s -d %s domain add yourdomain.org\n"
+           "    %s -d %s alias add you@yourdomain.org\n\n",
+           dir, DEMO_ADDRESS, password, cli, dir, cli, dir);
     fflush(stdout);
     sodium_memzero(password, sizeof password);
     return 0;
@@ -168,7 +172,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sealboxd: %s\n", err);
         return 1;
     }
-    if (first_start && !no_demo && create_demo(acc, dir) != 0) {
+    if (first_start && !no_demo && create_demo(acc, dir, argv[0]) != 0) {
         fprintf(stderr, "sealboxd: cannot create the demo address\n");
         accounts_close(acc);
         return 1;
