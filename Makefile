@@ -11,12 +11,12 @@
 CC       ?= cc
 O        ?= build
 SQLDIR   := build/deps/sqlite3mc
-PKGS     := libevent libevent_openssl libevent_pthreads libsodium libzstd openssl zlib libpcre2-8
+PKGS     := libevent libevent_openssl libevent_pthreads libsodium libzstd openssl zlib libpcre2-8 libcurl
 
 OPT      ?= -O2
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             -g $(OPT) -pthread -Isrc -I$(SQLDIR) $(EXTRA_CFLAGS)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl -lm
+LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl -lm
 LDFLAGS  := $(EXTRA_LDFLAGS)
 
 # The amalgamation is compiled with its own flags (it does not build with -Werror)
@@ -72,7 +72,9 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LIB) $(SQLITE_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-run: deps all
+# Recursive: LDLIBS comes from pkg-config, which needs the packages deps installs.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@mkdir -p var
 	$(O)/sealboxd -d var
 
@@ -98,6 +100,14 @@ fuzz: test-deps $(SQLITE_OBJ)
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); echo "LD build-fuzz/fuzz/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I$(SQLDIR) -fsanitize=fuzzer,address,undefined \
 	  -o build-fuzz/fuzz/$$n $$f build-fuzz/libsealbox.a $(SQLITE_OBJ) $(LDLIBS) || exit 1; done
+
+# Sealbox vs Dovecot vs Dovecot+mail_crypt in one run (bench/README.md). Runs as root:
+# it installs dovecot-imapd if missing and starts private instances on loopback.
+.PHONY: bench-full
+bench: all
+	@bench/run --build $(O)
+bench-full: all
+	@bench/run --full --build $(O)
 
 clean:
 	rm -rf $(O) build-asan build-fuzz

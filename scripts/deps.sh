@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_PKGS="gcc make pkg-config libssl-dev libevent-dev libsodium-dev zlib1g-dev libzstd-dev libpcre2-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest isync clang libclang-rt-14-dev openssl"
+BUILD_PKGS="gcc make pkg-config libssl-dev libevent-dev libsodium-dev zlib1g-dev libzstd-dev libpcre2-dev libcurl4-openssl-dev"
+TEST_PKGS="libcmocka-dev python3 python3-pytest isync clang libclang-rt-14-dev openssl swaks libnet-ssleay-perl postfix"
 
 SQLITE_NPM="better-sqlite3-multiple-ciphers@12.11.1"
 SQLITE_SRI="sha512-pG72+3VkUipnmYx4LwQqoOXNG2CJ1HlmDrlvqgr7xQHgsE+cz5rAZEiaJHnUKTHaGfGifggA/C0Sv9qZlUrfow=="
@@ -27,6 +27,8 @@ if [ -n "$missing" ]; then
   echo "deps: installing$missing"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
+  # postfix: the tests run a private instance; the system one stays unconfigured and unstarted.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 

@@ -9,6 +9,7 @@
  *   sealbox [-d DIR] alias list [DOMAIN]
  *   sealbox [-d DIR] alias remove ADDRESS
  *   sealbox [-d DIR] alias password ADDRESS [--password-stdin]
+ *   sealbox [-d DIR] alias set ADDRESS [--store on|off] [--forward A,B|none] [--webhook URL|none]
  *
  * DESCRIPTION
  *   Works on the data directory DIR (default ./var) directly, also while
@@ -53,7 +54,7 @@ static const char cli_usage_main[] =
     "Commands:\n"
     "  init                            create DIR and what is missing in it (keeps what exists)\n"
     "  domain add|remove|list          the domains addresses may live in\n"
-    "  alias add|list|remove|password  addresses, their encrypted mailboxes and passwords\n"
+    "  alias add|list|remove|password|set  addresses, mailboxes, passwords, forward/webhook\n"
     "\n"
     "Options:\n"
     "  -d, --data-dir DIR   the data directory (default ./var)\n"
@@ -81,6 +82,8 @@ static const char cli_usage_alias[] =
     "       sealbox [-d DIR] alias list [DOMAIN]\n"
     "       sealbox [-d DIR] alias remove ADDRESS\n"
     "       sealbox [-d DIR] alias password ADDRESS [--password-stdin]\n"
+    "       sealbox [-d DIR] alias set ADDRESS [--store on|off] [--forward a@x,b@y|none]\n"
+    "                                  [--webhook http(s)://URL|none]\n"
     "\n"
     "add       creates ADDRESS (its domain must have been added) and its encrypted\n"
     "          mailbox. Prints a generated password alone on the last line of\n"
@@ -325,6 +328,127 @@ out:
     return rc;
 }
 
+/* --- Per-address actions (alias set) --------------------------------------------------- */
+
+/* Appends "  store=off forward=.. webhook=scheme://host/..." to a list line,
+ * only what differs from the defaults. A webhook URL may carry a token in its
+ * path, query or user part: only scheme and host are shown. */
+static void cli_alias_print_actions(accounts *a, const char *address)
+{
+    directory_alias_actions *act = malloc(sizeof *act);
+    if (!act) return;
+    if (directory_alias_actions_get(account_directory(a), address, act) == DIR_OK) {
+        if (!act->store) printf("  store=off");
+        if (act->forward[0]) printf("  forward=%s", act->forward);
+        if (act->webhook[0]) {
+            const char *h = strstr(act->webhook, "://");
+            size_t scheme = h ? (size_t)(h - act->webhook) + 3 : 0;
+            h = act->webhook + scheme;
+            size_t hn = strcspn(h, "/?#");
+            const char *at = memchr(h, '@', hn);
+            if (at) {
+                hn -= (size_t)(at + 1 - h);
+                h = at + 1;
+            }
+            printf("  webhook=%.*s%.*s/...", (int)scheme, act->webhook, (int)hn, h);
+        }
+    }
+    free(act);
+}
+
+static const char cli_usage_alias_set[] =
+    "Usage: sealbox [-d DIR] alias set ADDRESS [--store on|off] [--forward a@x,b@y|none]\n"
+    "                                  [--webhook http(s)://URL|none]\n"
+    "\n"
+    "  --store on|off     keep messages in the address's mailbox (default on)\n"
+    "  --forward LIST     also send a copy to each address (at most 10); 'none' clears\n"
+    "  --webhook URL      POST a JSON summary of each message there; 'none' clears\n"
+    "Forwarded copies and webhook jobs are queued durably (DATADIR/queue.db, encrypted\n"
+    "with the server key: the server reads these messages to pass them on).\n";
+
+static int cli_alias_set(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "store", required_argument, NULL, 's' },
+        { "forward", required_argument, NULL, 'f' },
+        { "webhook", required_argument, NULL, 'w' },
+        { NULL, 0, NULL, 0 },
+    };
+    directory_alias_actions *act = calloc(1, sizeof *act);
+    if (!act) return cli_fail("out of memory");
+    unsigned which = 0;
+    int rc = 2, ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'h':
+            fputs(cli_usage_alias_set, stdout);
+            rc = 0;
+            goto out;
+        case 's':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                rc = cli_bad_usage(cli_usage_alias_set, "--store takes on or off");
+                goto out;
+            }
+            act->store = !strcmp(optarg, "on");
+            which |= DIRECTORY_ACTION_STORE;
+            break;
+        case 'f':
+            if (directory_forward_list_normalise(optarg, act->forward, sizeof act->forward) < 0) {
+                rc = cli_fail("--forward: not a list of at most %d valid addresses", FORWARD_TARGETS_MAX);
+                goto out;
+            }
+            which |= DIRECTORY_ACTION_FORWARD;
+            break;
+        case 'w':
+            if (!strcmp(optarg, "none")) act->webhook[0] = '\0';
+            else if (!directory_webhook_url_ok(optarg)) {
+                rc = cli_fail("--webhook: not an http:// or https:// URL (at most %d characters)",
+                              WEBHOOK_URL_MAX);
+                goto out;
+            } else snprintf(act->webhook, sizeof act->webhook, "%s", optarg);
+            which |= DIRECTORY_ACTION_WEBHOOK;
+            break;
+        default:
+            rc = cli_bad_usage(cli_usage_alias_set, NULL);
+            goto out;
+        }
+    }
+    if (argc - optind != 1) {
+        rc = cli_bad_usage(cli_usage_alias_set, "alias set takes one ADDRESS");
+        goto out;
+    }
+    if (!which) {
+        rc = cli_bad_usage(cli_usage_alias_set, "nothing to set: --store, --forward or --webhook");
+        goto out;
+    }
+    const char *address = argv[optind];
+    accounts *a = cli_accounts();
+    if (!a) { rc = 1; goto out; }
+    directory_status st = directory_alias_actions_set(account_directory(a), address, act, which);
+    if (st == DIR_OK) {
+        printf("Updated %s:", address);
+        cli_alias_print_actions(a, address);
+        putchar('\n');
+        if (directory_alias_actions_get(account_directory(a), address, act) == DIR_OK && !act->store &&
+            !act->forward[0] && !act->webhook[0])
+            fprintf(stderr, "sealbox: warning: %s now keeps, forwards and posts nothing: "
+                            "its mail is accepted and dropped\n", address);
+        rc = 0;
+    } else if (st == DIR_NOTFOUND) {
+        rc = cli_fail("no address %s", address);
+    } else if (st == DIR_INVALID) {
+        rc = cli_fail("'%s' is not a valid address, or a setting is invalid", address);
+    } else {
+        rc = cli_fail("cannot update %s: %s", address, directory_strerror(st));
+    }
+    accounts_close(a);
+out:
+    free(act);
+    return rc;
+}
+
 static int cli_alias_list(accounts *a, const char *domain)
 {
     directory_alias *v;
@@ -338,7 +462,9 @@ static int cli_alias_list(accounts *a, const char *domain)
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        printf("%-40s  %s  %s\n", v[i].address, v[i].mailbox_id, when);
+        printf("%-40s  %s  %s", v[i].address, v[i].mailbox_id, when);
+        cli_alias_print_actions(a, v[i].address);
+        putchar('\n');
     }
     free(v);
     return 0;
@@ -405,6 +531,7 @@ out:
 static int cli_alias(int argc, char **argv)
 {
     int pw_stdin = 0;
+    if (argc > 1 && !strcmp(argv[1], "set")) return cli_alias_set(argc - 1, argv + 1);
     int rc = cli_subopts(argc, argv, cli_usage_alias, 1, &pw_stdin);
     if (rc >= 0) return rc;
     if (optind >= argc) return cli_bad_usage(cli_usage_alias, "alias: add, list, remove or password?");

@@ -33,6 +33,7 @@
 #include "imap/imap_server.h"
 #include "delivery/delivery.h"
 #include "smtp/smtp_server.h"
+#include "outbound/outbound.h"
 
 #define DEMO_DOMAIN  "example.org"
 #define DEMO_ADDRESS "demo@example.org"
@@ -51,6 +52,8 @@ static void usage(FILE *f)
         "      --imaps HOST:PORT  IMAP over implicit TLS (default 127.0.0.1:1993; 'off')\n"
         "      --smtp HOST:PORT   SMTP MX with STARTTLS (default 127.0.0.1:2525; 'off')\n"
         "      --smtps HOST:PORT  SMTP over implicit TLS (default off)\n"
+        "      --relay HOST:PORT  send forwards and bounces through this smarthost\n"
+        "                         (default: the target domain's MX; 'off' for MX)\n"
         "      --hostname NAME    name in greetings (default from the config)\n"
         "      --workers N        worker threads (default 64)\n"
         "      --net-threads N    network event loops (default 2)\n"
@@ -110,12 +113,15 @@ int main(int argc, char **argv)
     char smtp_opt[128] = "", smtps_opt[128] = "";
     int have_imap = 0, have_imaps = 0, workers = 0, net_threads = 0, verbose = 0, no_demo = 0;
     int have_smtp = 0, have_smtps = 0;
+    char relay_opt[262] = "";
+    int have_relay = 0;
     static const struct option longopts[] = {
         { "data-dir", required_argument, NULL, 'd' },
         { "imap", required_argument, NULL, 'I' },
         { "imaps", required_argument, NULL, 'S' },
         { "smtp", required_argument, NULL, 'M' },
         { "smtps", required_argument, NULL, 'T' },
+        { "relay", required_argument, NULL, 'R' },
         { "hostname", required_argument, NULL, 'H' },
         { "workers", required_argument, NULL, 'w' },
         { "net-threads", required_argument, NULL, 'n' },
@@ -132,6 +138,7 @@ int main(int argc, char **argv)
         case 'S': if (set_listen(imaps_opt, sizeof imaps_opt, optarg)) goto bad; have_imaps = 1; break;
         case 'M': if (set_listen(smtp_opt, sizeof smtp_opt, optarg)) goto bad; have_smtp = 1; break;
         case 'T': if (set_listen(smtps_opt, sizeof smtps_opt, optarg)) goto bad; have_smtps = 1; break;
+        case 'R': if (set_listen(relay_opt, sizeof relay_opt, optarg)) goto bad; have_relay = 1; break;
         case 'H': snprintf(host_opt, sizeof host_opt, "%s", optarg); break;
         case 'w': workers = atoi(optarg); if (workers < 1 || workers > 4096) goto bad; break;
         case 'n': net_threads = atoi(optarg); if (net_threads < 1 || net_threads > 256) goto bad; break;
@@ -162,6 +169,7 @@ int main(int argc, char **argv)
     if (have_imaps) snprintf(cfg.imaps_listen, sizeof cfg.imaps_listen, "%s", imaps_opt);
     if (have_smtp) snprintf(cfg.smtp_listen, sizeof cfg.smtp_listen, "%s", smtp_opt);
     if (have_smtps) snprintf(cfg.smtps_listen, sizeof cfg.smtps_listen, "%s", smtps_opt);
+    if (have_relay) snprintf(cfg.relay, sizeof cfg.relay, "%s", relay_opt);
     if (host_opt[0]) snprintf(cfg.hostname, sizeof cfg.hostname, "%s", host_opt);
     if (workers) cfg.workers = workers;
     if (net_threads) cfg.net_threads = net_threads;
@@ -205,6 +213,31 @@ int main(int argc, char **argv)
         accounts_close(acc);
         return 1;
     }
+    /* The outbound queue (forwards, webhooks, bounces) and its runner thread. */
+    outbound_queue *outq = outbound_open(dir, err, sizeof err);
+    if (!outq) {
+        fprintf(stderr, "sealboxd: %s\n", err);
+        delivery_close(dlv);
+        SSL_CTX_free(tls);
+        accounts_close(acc);
+        return 1;
+    }
+    outbound_config ocfg = {
+        .policy = { cfg.queue_retry_first, cfg.queue_retry_max, cfg.queue_lifetime },
+        .interval = cfg.queue_interval,
+    };
+    snprintf(ocfg.relay, sizeof ocfg.relay, "%s", cfg.relay);
+    snprintf(ocfg.hostname, sizeof ocfg.hostname, "%s", cfg.hostname);
+    outbound_runner *outr = outbound_runner_start(outq, &ocfg);
+    if (!outr) {
+        fprintf(stderr, "sealboxd: cannot start the outbound queue runner\n");
+        outbound_close(outq);
+        delivery_close(dlv);
+        SSL_CTX_free(tls);
+        accounts_close(acc);
+        return 1;
+    }
+    delivery_set_outbound(dlv, outq, outr);
     smtp_server smtp = {
         .dlv = dlv,
         .hostname = cfg.hostname,
@@ -253,7 +286,9 @@ int main(int argc, char **argv)
     log_info("sealboxd", "stopped");
 out:
     net_server_free(srv);
+    outbound_runner_stop(outr);
     delivery_close(dlv);
+    outbound_close(outq);
     SSL_CTX_free(tls);
     accounts_close(acc);
     keycache_clear();

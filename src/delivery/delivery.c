@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -19,6 +20,7 @@
 #include "crypto/secmem.h"
 #include "directory/directory.h"
 #include "store/store.h"
+#include "outbound/outbound.h"
 #include "delivery/delivery.h"
 #include "delivery/spool.h"
 
@@ -30,7 +32,15 @@ struct delivery {
     char *datadir;
     directory *dir;
     unsigned char *server_key;          /* secure memory */
+    outbound_queue *outq;               /* borrowed; NULL = no outbound actions possible */
+    outbound_runner *outr;
 };
+
+void delivery_set_outbound(delivery *d, outbound_queue *q, outbound_runner *r)
+{
+    d->outq = q;
+    d->outr = r;
+}
 
 delivery *delivery_open(const char *datadir, directory *dir, char *err, size_t errlen)
 {
@@ -69,11 +79,24 @@ delivery_rcpt_status delivery_rcpt_lookup(delivery *d, const char *address, deli
     directory_alias a;
     directory_status st = directory_alias_lookup(d->dir, address, &a);
     switch (st) {
-    case DIR_OK:
+    case DIR_OK: {
         memcpy(out->mailbox_id, a.mailbox_id, sizeof out->mailbox_id);
         memcpy(out->seal_public, a.seal_public, sizeof out->seal_public);
+        memcpy(out->address, a.address, sizeof out->address);
         sodium_memzero(&a, sizeof a);
+        directory_alias_actions *act = xmalloc(sizeof *act);
+        directory_status ast = directory_alias_actions_get(d->dir, out->address, act);
+        if (ast == DIR_OK) {
+            out->no_store = !act->store;
+            out->has_outbound = act->forward[0] || act->webhook[0];
+        }
+        free(act);
+        if (ast != DIR_OK) {
+            memset(out, 0, sizeof *out);
+            return DELIVERY_RCPT_ERROR;
+        }
         return DELIVERY_RCPT_OK;
+    }
     case DIR_NOTFOUND:
     case DIR_INVALID:              /* a quoted or UTF-8 local part: never an alias */
         return DELIVERY_RCPT_UNKNOWN;
@@ -161,18 +184,112 @@ out:
     return res;
 }
 
-int delivery_deliver(delivery *d, const delivery_rcpt *const *rcpts, size_t n, const char *msg,
-                     size_t len, int64_t received)
+/* The jobs for one recipient's forward targets and webhook, appended to *v. */
+static int deliver_jobs_for(delivery *d, const char *sender, const delivery_rcpt *r, const char *msg,
+                            size_t len, outbound_job **v, size_t *n, size_t *cap)
 {
+    directory_alias_actions *act = xmalloc(sizeof *act);
+    int rc = -1;
+    if (directory_alias_actions_get(d->dir, r->address, act) != DIR_OK) goto out;
+    char *save = NULL;
+    for (char *t = strtok_r(act->forward, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 8;
+            *v = xrealloc(*v, *cap * sizeof **v);
+        }
+        (*v)[(*n)++] = (outbound_job){ .kind = OUTBOUND_FORWARD, .sender = xstrdup(sender),
+                                       .rcpt = xstrdup(r->address), .target = xstrdup(t),
+                                       .msg = (char *)msg, .len = len };
+    }
+    if (act->webhook[0]) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 8;
+            *v = xrealloc(*v, *cap * sizeof **v);
+        }
+        (*v)[(*n)++] = (outbound_job){ .kind = OUTBOUND_WEBHOOK, .sender = xstrdup(sender),
+                                       .rcpt = xstrdup(r->address), .target = xstrdup(act->webhook),
+                                       .msg = (char *)msg, .len = len };
+    }
+    rc = 0;
+out:
+    free(act);
+    return rc;
+}
+
+/* Every outbound job of the message, in one transaction. */
+static int deliver_outbound(delivery *d, const char *sender, const delivery_rcpt *const *rcpts, size_t n,
+                            const char *msg, size_t len, int64_t received)
+{
+    outbound_job *v = NULL;
+    size_t count = 0, cap = 0;
+    int rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!rcpts[i]->has_outbound) continue;
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(rcpts[i]->mailbox_id, rcpts[j]->mailbox_id) == 0;
+        if (dup) continue;
+        if (!d->outq) {
+            log_error("delivery", "mailbox %s: forward/webhook set but no outbound queue", rcpts[i]->mailbox_id);
+            goto out;
+        }
+        if (deliver_jobs_for(d, sender, rcpts[i], msg, len, &v, &count, &cap) < 0) goto out;
+    }
+    if (count == 0) { rc = 0; goto out; }
+    if (outbound_enqueue(d->outq, v, count, received) < 0) goto out;
+    log_debug("delivery", "%zu outbound job(s) queued", count);
+    outbound_runner_kick(d->outr);
+    rc = 0;
+out:
+    /* msg is borrowed; only the strings are ours. */
+    for (size_t i = 0; i < count; i++) {
+        v[i].msg = NULL;
+        outbound_job_clear(&v[i]);
+    }
+    free(v);
+    return rc;
+}
+
+static int deliver_from(delivery *d, const char *sender, const delivery_rcpt *const *rcpts, size_t n,
+                        const char *msg, size_t len, int64_t received)
+{
+    /* Outbound first: a failure here stores nothing and the client retries. */
+    if (deliver_outbound(d, sender ? sender : "", rcpts, n, msg, len, received) < 0) return -1;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         int dup = 0;
         for (size_t j = 0; j < i && !dup; j++)
             dup = strcmp(rcpts[i]->mailbox_id, rcpts[j]->mailbox_id) == 0;
-        if (dup) continue;
+        if (dup || rcpts[i]->no_store) continue;
         if (delivery_store(d, rcpts[i], msg, len, received) == DELIVERY_FAILED) rc = -1;
     }
     return rc;
+}
+
+/* "Return-Path: <a@b>" at the very start of msg -> "a@b" (cut at
+ * ADDRESS_MAX_LEN); "" when there is none or it is <>. */
+static void deliver_return_path(const char *msg, size_t len, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (len < 13 || strncasecmp(msg, "Return-Path:", 12)) return;
+    const char *end = memchr(msg, '\n', len);
+    if (!end) return;
+    const char *lt = memchr(msg, '<', (size_t)(end - msg));
+    if (!lt) return;
+    const char *gt = memchr(lt, '>', (size_t)(end - lt));
+    if (!gt) return;
+    size_t n = (size_t)(gt - lt - 1);
+    if (n >= cap) return;
+    memcpy(out, lt + 1, n);
+    out[n] = '\0';
+}
+
+int delivery_deliver(delivery *d, const delivery_rcpt *const *rcpts, size_t n, const char *msg,
+                     size_t len, int64_t received)
+{
+    char sender[ADDRESS_MAX_LEN + 1];
+    deliver_return_path(msg, len, sender, sizeof sender);
+    return deliver_from(d, sender, rcpts, n, msg, len, received);
 }
 
 /* --- Draining ------------------------------------------------------------------------------ */

@@ -11,6 +11,19 @@
  *   delivery_deliver(d, rcpts, n, msg)     every recipient, one copy per mailbox
  *   delivery_spool_drain(datadir, m)       spool -> INBOX of an open mailbox
  *   delivery_close(d)
+ *   delivery_set_outbound(d, q, r)         forward/webhook jobs go to queue q
+ *
+ * PER-ADDRESS ACTIONS (issue 3)
+ *   delivery_rcpt_lookup also reads the alias's actions (directory.h): with
+ *   `store off` no mailbox copy is made; forward targets and a webhook become
+ *   jobs in the outbound queue (outbound/outbound.h), all jobs of a message in
+ *   one fsynced transaction, queued BEFORE the mailbox copies, so when
+ *   delivery_deliver returns 0 (and SMTP says 250) every forward and webhook
+ *   is durable too (promise 3). When a later mailbox copy fails the jobs stay
+ *   queued: the client's retry may then forward twice (at-least-once, never
+ *   lost). delivery_deliver takes the envelope sender (for bounces) from
+ *   the leading Return-Path: field our SMTP server adds (RFC 5321 4.4), so the
+ *   message carries everything delivery needs.
  *
  * PROMISES
  *   - Plaintext never reaches a disk outside an encrypted mailbox: a live copy
@@ -68,6 +81,11 @@ typedef enum delivery_rcpt_status {
 typedef struct delivery_rcpt {
     char mailbox_id[DIRECTORY_MAILBOX_ID_LEN + 1];
     unsigned char seal_public[DIRECTORY_SEAL_PUBLIC_LEN];
+    /* Per-address actions (zero = the defaults: store, nothing else). The
+     * address is kept in memory for the outbound jobs; it is never logged. */
+    int no_store;                                      /* `store off` */
+    int has_outbound;                                  /* forward or webhook set */
+    char address[ADDRESS_MAX_LEN + 1];
 } delivery_rcpt;
 
 /* `address` as it came in RCPT TO ("Local@Example.ORG"; quoted or UTF-8 local
@@ -88,6 +106,13 @@ delivery_result delivery_store(delivery *d, const delivery_rcpt *r, const char *
  * 0 when every copy is durable, -1 when any failed (the others stay stored). */
 int delivery_deliver(delivery *d, const delivery_rcpt *const *rcpts, size_t n, const char *msg,
                      size_t len, int64_t received);
+
+struct outbound_queue;
+struct outbound_runner;
+/* Jobs for forward targets and webhooks go to q; r (may be NULL) is kicked
+ * after each enqueue. Without a queue, recipients with outbound actions make
+ * delivery fail (temporarily): never a 250 for a forward that was not queued. */
+void delivery_set_outbound(delivery *d, struct outbound_queue *q, struct outbound_runner *r);
 
 typedef struct delivery_drain_stats {
     size_t imported;            /* new messages in INBOX */

@@ -8,6 +8,9 @@
  *   directory_alias_add / _lookup / _list / _remove
  *   directory_keyslot_add / _list / _remove / _replace
  *   directory_domain_normalise / directory_address_normalise  (no database)
+ *   directory_alias_actions_get / _set    per-address store flag, forward
+ *                                         targets, webhook URL (issue 3)
+ *   directory_forward_list_normalise / directory_webhook_url_ok  (no database)
  *
  *   This is an interface: directory_sqlite.c implements it on an embedded
  *   SQLite3MC file, DATADIR/directory.db, encrypted (chacha20) with the 32-byte
@@ -121,5 +124,33 @@ directory_status directory_keyslot_remove(directory *d, const char *address, int
  * (DIR_NOTFOUND, and no change, when old_id is not the alias's). */
 directory_status directory_keyslot_replace(directory *d, const char *address, int64_t old_id,
                                            const unsigned char *blob, size_t len, int64_t *new_id);
+
+
+/* --- Per-address actions (store, forward, webhook) ------------------------------ */
+
+typedef struct directory_alias_actions {
+    int store;                                 /* 1 (default): into the mailbox */
+    char forward[FORWARD_LIST_MAX + 1];        /* "a@x,b@y", normalised; "" = none */
+    char webhook[WEBHOOK_URL_MAX + 1];         /* http(s) URL; "" = none */
+} directory_alias_actions;
+
+#define DIRECTORY_ACTION_STORE   1u
+#define DIRECTORY_ACTION_FORWARD 2u
+#define DIRECTORY_ACTION_WEBHOOK 4u
+
+/* The alias's actions; the defaults (store on, nothing else) when none were
+ * set. DIR_NOTFOUND for an unknown alias. */
+directory_status directory_alias_actions_get(directory *d, const char *address,
+                                             directory_alias_actions *out);
+/* Sets the fields named in `which` (DIRECTORY_ACTION_*), keeps the others.
+ * Fields are validated: DIR_INVALID for a bad target list or URL. */
+directory_status directory_alias_actions_set(directory *d, const char *address,
+                                             const directory_alias_actions *a, unsigned which);
+/* "A@X, b@y" -> "a@x,b@y" (each a directory_address_normalise address, at most
+ * FORWARD_TARGETS_MAX, duplicates dropped); "" and "none" -> "". 0 or -1. */
+int directory_forward_list_normalise(const char *in, char *out, size_t outlen);
+/* 1 when url is an http:// or https:// URL with a host, printable ASCII, no
+ * spaces, at most WEBHOOK_URL_MAX octets; 0 otherwise. */
+int directory_webhook_url_ok(const char *url);
 
 #endif

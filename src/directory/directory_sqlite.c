@@ -14,6 +14,7 @@
  *   domains(name PK, created)
  *   aliases(address PK, domain -> domains, mailbox_id UNIQUE, seal_public, quota, created)
  *   keyslots(id PK AUTOINCREMENT, address -> aliases ON DELETE CASCADE, blob, created)
+ *   alias_actions(address PK -> aliases ON DELETE CASCADE, store, forward, webhook)
  *
  *   Key slot ids come from AUTOINCREMENT so an id is never reused: the key cache
  *   recognises a password by the slot id it opened (crypto/keycache.h).
@@ -69,6 +70,13 @@ static const char *const directory_migrations[] = {
     "  created INTEGER NOT NULL"
     ");"
     "CREATE INDEX keyslots_address ON keyslots(address);",
+    /* 2: per-address actions (issue 3). A missing row means the defaults. */
+    "CREATE TABLE alias_actions("
+    "  address TEXT PRIMARY KEY NOT NULL REFERENCES aliases(address) ON DELETE CASCADE,"
+    "  store INTEGER NOT NULL DEFAULT 1,"
+    "  forward TEXT NOT NULL DEFAULT '',"
+    "  webhook TEXT NOT NULL DEFAULT ''"
+    ") WITHOUT ROWID;",
 };
 #define DIRECTORY_SCHEMA_VERSION ((int)(sizeof directory_migrations / sizeof directory_migrations[0]))
 
@@ -659,5 +667,97 @@ directory_status directory_keyslot_replace(directory *d, const char *address, in
 out:
     dir_rollback(d);
     pthread_mutex_unlock(&d->mu);
+    return res;
+}
+
+/* --- Per-address actions -------------------------------------------------------------- */
+
+static void dir_actions_defaults(directory_alias_actions *a)
+{
+    memset(a, 0, sizeof *a);
+    a->store = 1;
+}
+
+/* 1 row read, 0 no row (defaults), -1 error. The caller holds d->mu. */
+static int dir_actions_read_locked(directory *d, const char *addr, directory_alias_actions *out)
+{
+    dir_actions_defaults(out);
+    sqlite3_stmt *st = dir_prepare(d, "SELECT store, forward, webhook FROM alias_actions WHERE address = ?");
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (r == 1) {
+        out->store = sqlite3_column_int(st, 0) != 0;
+        dir_text(st, 1, out->forward, sizeof out->forward);
+        dir_text(st, 2, out->webhook, sizeof out->webhook);
+    }
+    if (r < 0) dir_log(d, "actions read");
+    sqlite3_finalize(st);
+    return r;
+}
+
+directory_status directory_alias_actions_get(directory *d, const char *address,
+                                             directory_alias_actions *out)
+{
+    char addr[ADDRESS_MAX_LEN + 1];
+    dir_actions_defaults(out);
+    if (directory_address_normalise(address, addr, sizeof addr) < 0) return DIR_INVALID;
+    directory_status res = DIR_ERROR;
+    int nslots;
+    pthread_mutex_lock(&d->mu);
+    if (dir_exec(d, "BEGIN", "begin") < 0) goto out;
+    int exists = dir_alias_slots_locked(d, addr, &nslots);
+    if (exists < 0) goto out;
+    if (!exists) { res = DIR_NOTFOUND; goto out; }
+    if (dir_actions_read_locked(d, addr, out) < 0) goto out;
+    res = DIR_OK;
+out:
+    dir_rollback(d);
+    pthread_mutex_unlock(&d->mu);
+    return res;
+}
+
+directory_status directory_alias_actions_set(directory *d, const char *address,
+                                             const directory_alias_actions *a, unsigned which)
+{
+    char addr[ADDRESS_MAX_LEN + 1];
+    if (!a || directory_address_normalise(address, addr, sizeof addr) < 0) return DIR_INVALID;
+    directory_alias_actions *cur = xmalloc(sizeof *cur);
+    char *fwd = xmalloc(FORWARD_LIST_MAX + 1);
+    directory_status res = DIR_INVALID;
+    sqlite3_stmt *st = NULL;
+    int nslots;
+    if ((which & DIRECTORY_ACTION_FORWARD) &&
+        directory_forward_list_normalise(a->forward, fwd, FORWARD_LIST_MAX + 1) < 0)
+        goto done;
+    if ((which & DIRECTORY_ACTION_WEBHOOK) && a->webhook[0] && !directory_webhook_url_ok(a->webhook))
+        goto done;
+    res = DIR_ERROR;
+    pthread_mutex_lock(&d->mu);
+    if (dir_begin(d) < 0) goto out;
+    int exists = dir_alias_slots_locked(d, addr, &nslots);
+    if (exists < 0) goto out;
+    if (!exists) { res = DIR_NOTFOUND; goto out; }
+    if (dir_actions_read_locked(d, addr, cur) < 0) goto out;
+    if (which & DIRECTORY_ACTION_STORE) cur->store = a->store != 0;
+    if (which & DIRECTORY_ACTION_FORWARD) snprintf(cur->forward, sizeof cur->forward, "%s", fwd);
+    if (which & DIRECTORY_ACTION_WEBHOOK) snprintf(cur->webhook, sizeof cur->webhook, "%s", a->webhook);
+    st = dir_prepare(d, "INSERT OR REPLACE INTO alias_actions(address, store, forward, webhook) "
+                        "VALUES (?, ?, ?, ?)");
+    if (!st) goto out;
+    sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, cur->store);
+    sqlite3_bind_text(st, 3, cur->forward, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cur->webhook, -1, SQLITE_STATIC);
+    if (dir_step_done(d, st, "actions set") != SQLITE_DONE || dir_commit(d) < 0) goto out;
+    res = DIR_OK;
+out:
+    sqlite3_finalize(st);
+    dir_rollback(d);
+    pthread_mutex_unlock(&d->mu);
+done:
+    free(cur);
+    free(fwd);
     return res;
 }

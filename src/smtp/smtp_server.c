@@ -12,7 +12,7 @@
  *
  * The backend: RCPT -> delivery_rcpt_lookup; the message -> delivery_deliver
  * with the time of receipt. A recipient record is a heap copy of
- * delivery_rcpt (mailbox id and sealing public key, no address).
+ * delivery_rcpt (mailbox id, sealing public key, address and actions).
  */
 #include <stdlib.h>
 #include <string.h>

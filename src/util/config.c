@@ -26,6 +26,11 @@ void config_defaults(config *c)
     c->workers = 64;
     c->net_threads = 2;
     c->log_debug = 0;
+    c->relay[0] = '\0';
+    c->queue_retry_first = OUTBOUND_RETRY_FIRST_SEC;
+    c->queue_retry_max = OUTBOUND_RETRY_MAX_SEC;
+    c->queue_lifetime = OUTBOUND_LIFETIME_SEC;
+    c->queue_interval = 5;
 }
 
 static char *trim(char *s)
@@ -89,6 +94,11 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
         else if (!strcmp(k, "workers")) bad = set_int(&c->workers, v, 1, 4096);
         else if (!strcmp(k, "net_threads")) bad = set_int(&c->net_threads, v, 1, 256);
         else if (!strcmp(k, "log_debug")) bad = set_int(&c->log_debug, v, 0, 1);
+        else if (!strcmp(k, "relay")) bad = set_string(c->relay, sizeof c->relay, v);
+        else if (!strcmp(k, "queue_retry_first")) bad = set_int(&c->queue_retry_first, v, 1, 86400);
+        else if (!strcmp(k, "queue_retry_max")) bad = set_int(&c->queue_retry_max, v, 1, 7 * 86400);
+        else if (!strcmp(k, "queue_lifetime")) bad = set_int(&c->queue_lifetime, v, 1, 30 * 86400);
+        else if (!strcmp(k, "queue_interval")) bad = set_int(&c->queue_interval, v, 1, 3600);
         else {
             snprintf(err, errlen, "%s:%d: unknown key '%s'", path, lineno, k);
             rc = -1;
@@ -127,10 +137,20 @@ int config_write(const char *path, const config *c)
         "# Worker threads (commands run there) and network threads (event loops).\n"
         "workers = %d\n"
         "net_threads = %d\n"
-        "log_debug = %d\n",
+        "log_debug = %d\n"
+        "# Outbound mail (forwards, bounces): a smarthost HOST:PORT, empty = by MX;\n"
+        "# retry after queue_retry_first seconds, doubling up to queue_retry_max;\n"
+        "# give up (and bounce) after queue_lifetime seconds; a runner pass every\n"
+        "# queue_interval seconds.\n"
+        "relay = %s\n"
+        "queue_retry_first = %d\n"
+        "queue_retry_max = %d\n"
+        "queue_lifetime = %d\n"
+        "queue_interval = %d\n",
         c->hostname, c->imap_listen, c->imaps_listen, c->smtp_listen, c->smtps_listen,
         c->smtp_max_message_size, c->tls_cert, c->tls_key,
-        c->plaintext_auth_loopback, c->workers, c->net_threads, c->log_debug);
+        c->plaintext_auth_loopback, c->workers, c->net_threads, c->log_debug,
+        c->relay, c->queue_retry_first, c->queue_retry_max, c->queue_lifetime, c->queue_interval);
     int rc = file_write_atomic(path, b.p, b.len, 0600);
     buf_free(&b);
     return rc;

@@ -23,6 +23,12 @@ typedef struct config {
     int workers;                 /* worker threads */
     int net_threads;             /* network loops */
     int log_debug;
+    /* Outbound (forwarding, webhooks, bounces; src/outbound/). */
+    char relay[262];             /* smarthost "HOST:PORT"; "" = deliver by MX */
+    int queue_retry_first;       /* seconds before the first retry (doubles after) */
+    int queue_retry_max;         /* backoff cap, seconds */
+    int queue_lifetime;          /* seconds before a job is given up (and bounced) */
+    int queue_interval;          /* seconds between runner passes */
 } config;
 
 void config_defaults(config *c);

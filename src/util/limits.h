@@ -164,4 +164,41 @@
  * BODYSTRUCTURE a hostile header can produce and the cost of joining. */
 #define MIME_PARAMS_MAX          256
 
+
+/* --- Outbound (forwarding and webhooks, src/outbound/) ------------------------ */
+
+/* Forward targets per address: each is one queued copy per inbound message, so
+ * this bounds how much one message can multiply in the outbound queue. */
+#define FORWARD_TARGETS_MAX      10
+/* The comma-separated list as stored: targets plus separators. */
+#define FORWARD_LIST_MAX         (FORWARD_TARGETS_MAX * (ADDRESS_MAX_LEN + 1))
+/* Webhook URL length: de-facto browser/server limit (RFC 9110 recommends
+ * supporting at least 8000; we keep configuration short and readable). */
+#define WEBHOOK_URL_MAX          2048
+/* First retry after this many seconds; each later retry doubles it
+ * (exponential backoff as RFC 5321 4.5.4.1 suggests "at least 30 minutes"
+ * for MTAs; we start faster because forwarding targets are usually well-kept). */
+#define OUTBOUND_RETRY_FIRST_SEC 60
+/* Backoff stops growing here: one attempt an hour at most apart. */
+#define OUTBOUND_RETRY_MAX_SEC   3600
+/* A job that has not been delivered after this long is given up and bounced
+ * (RFC 5321 4.5.4.1: "at least 4-5 days"). */
+#define OUTBOUND_LIFETIME_SEC    (5 * 24 * 3600)
+/* One SMTP client reply line (RFC 5321 4.5.3.1.5: 512 octets) and the most
+ * lines of one multi-line reply we read before calling the peer broken. */
+#define OUTBOUND_SMTP_LINE_MAX   512
+#define OUTBOUND_SMTP_REPLY_LINES 100
+/* Socket timeouts of the SMTP client (RFC 5321 4.5.3.2 asks for minutes; the
+ * runner is one thread, so we cap the wait a broken peer can cost). */
+#define OUTBOUND_SMTP_TIMEOUT_SEC 60
+/* Whole webhook request, connect included. */
+#define WEBHOOK_TIMEOUT_SEC      30
+/* Jobs picked per runner pass: bounds a pass's memory (each holds a message). */
+#define OUTBOUND_BATCH_MAX       16
+/* Text of one text/plain or text/html part put into a webhook body: a huge
+ * part should not make a huge POST; longer parts are cut (and marked). */
+#define WEBHOOK_TEXT_MAX         (1024 * 1024)
+/* Attachments listed in a webhook body. */
+#define WEBHOOK_ATTACHMENTS_MAX  100
+
 #endif

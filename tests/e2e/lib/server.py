@@ -6,8 +6,10 @@ What it offers:
   Server(workdir)          one data directory DIR = workdir/data, logs beside it
     .cli(*args, input=None, check=True)   runs `sealbox -d DIR ...`
     .setup(domains, users)               init + domain add + alias add --password-stdin
-    .start()                             sealboxd -d DIR --imap .. --imaps .. on free ports;
-                                         waits until both ports accept (20 s)
+    .start(extra_args=None)              sealboxd -d DIR --imap .. --imaps .. on free ports;
+                                         waits until both ports accept (20 s); extra_args
+                                         (or the constructor's) are appended, e.g.
+                                         ["--relay", "127.0.0.1:PORT"]
     .stop() -> exit status               SIGTERM, wait
     .kill()                              SIGKILL, wait (crash simulation)
     .imap_port .imaps_port .smtp_port .host .cert   where and how to connect
@@ -66,8 +68,9 @@ def port_open(host, port):
 class Server:
     host = "127.0.0.1"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=None):
         self.sealboxd, self.sealbox = binaries()
+        self.extra_args = list(extra_args or [])
         self.workdir = workdir
         self.dir = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "sealboxd.stderr")
@@ -105,8 +108,10 @@ class Server:
         self.users[addr] = password
 
     # --- daemon --------------------------------------------------------------------
-    def start(self):
+    def start(self, extra_args=None):
         assert self.proc is None, "server already running"
+        if extra_args is not None:
+            self.extra_args = list(extra_args)
         ports = set()
         while len(ports) < 3:
             ports.add(free_port())
@@ -117,7 +122,7 @@ class Server:
             [self.sealboxd, "-d", self.dir,
              "--imap", "%s:%d" % (self.host, self.imap_port),
              "--imaps", "%s:%d" % (self.host, self.imaps_port),
-             "--smtp", "%s:%d" % (self.host, self.smtp_port)],
+             "--smtp", "%s:%d" % (self.host, self.smtp_port)] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
         err.close()
         out.close()
