@@ -105,6 +105,20 @@ int mime_header_get(const char *hdr, size_t len, const char *name, buf *value);
  * removed, joined by ", "; encoded words left as they are. Appends to out. */
 void mime_address_text(const char *value, size_t len, buf *out);
 
+/*
+ * Decoding for reading text (mime_decode.c): base64 and quoted-printable
+ * (q_words: RFC 2047's "_" = space), a part's Content-Transfer-Encoding, and a
+ * header value unfolded with its RFC 2047 encoded words turned into UTF-8
+ * (UTF-8, US-ASCII, Latin-1; other charsets stay encoded). Lenient, never fail.
+ */
+void mime_decode_base64(const char *s, size_t n, buf *out);
+void mime_decode_qp(const char *s, size_t n, int q_words, buf *out);
+void mime_decode_part(const char *msg, const mime_part *part, buf *out);
+void mime_decode_header(const char *value, size_t len, buf *out);
+/* Text in `charset` (a part's charset parameter; NULL = US-ASCII) as UTF-8 where
+ * we know how (Latin-1 family); other bytes are copied as they are. */
+void mime_charset_to_utf8(const char *charset, const char *s, size_t n, buf *out);
+
 /* Line endings: every bare LF becomes CRLF and every bare CR becomes CRLF. */
 void mime_normalize_crlf(const char *in, size_t len, buf *out);
 

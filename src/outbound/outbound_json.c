@@ -65,169 +65,11 @@ void outbound_json_string(buf *out, const char *s, size_t n)
     buf_putc(out, '"');
 }
 
-static int oj_hex(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int oj_b64(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* RFC 2045 6.8: characters outside the alphabet are ignored; '=' ends it. */
-static void oj_base64_decode(const char *s, size_t n, buf *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '=') break;
-        int v = oj_b64((unsigned char)s[i]);
-        if (v < 0) continue;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf_putc(out, (char)((acc >> bits) & 0xff));
-        }
-    }
-}
-
-/* RFC 2045 6.7 (and RFC 2047 4.2 with q_words: '_' is a space). A '=' that
- * starts no valid escape is kept as it is (rule 1's robustness advice). */
-static void oj_qp_decode(const char *s, size_t n, int q_words, buf *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '=') {
-            if (i + 2 < n && oj_hex((unsigned char)s[i + 1]) >= 0 &&
-                oj_hex((unsigned char)s[i + 2]) >= 0) {
-                buf_putc(out, (char)(oj_hex((unsigned char)s[i + 1]) * 16 + oj_hex((unsigned char)s[i + 2])));
-                i += 2;
-                continue;
-            }
-            /* Soft line break: '=' then optional spaces, then (CR)LF. */
-            size_t j = i + 1;
-            while (j < n && (s[j] == ' ' || s[j] == '\t')) j++;
-            if (j < n && s[j] == '\r') j++;
-            if (j < n && s[j] == '\n') { i = j; continue; }
-            if (j == n) break;
-            buf_putc(out, c);
-        } else if (c == '_' && q_words) {
-            buf_putc(out, ' ');
-        } else {
-            buf_putc(out, c);
-        }
-    }
-}
-
-static int oj_charset_latin1(const char *cs)
-{
-    return cs && (!strcasecmp(cs, "iso-8859-1") || !strcasecmp(cs, "latin1") ||
-                  !strcasecmp(cs, "iso_8859-1") || !strcasecmp(cs, "l1"));
-}
-
-/* Appends s[0..n) in `charset` as UTF-8 where we know how (see the top). */
-static void oj_to_utf8(const char *charset, const char *s, size_t n, buf *out)
-{
-    if (!oj_charset_latin1(charset)) {
-        buf_append(out, s, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) utf8_encode(out, (unsigned char)s[i]);
-}
-
-/* RFC 2047: "=?charset?B|Q?text?=" words; whitespace between two adjacent
- * encoded words is dropped (6.2). Charsets we cannot convert stay encoded. */
-static void oj_header_decode(const char *s, size_t n, buf *out)
-{
-    size_t i = 0;
-    int last_was_word = 0;
-    size_t pending_ws = 0, ws_start = 0;
-    while (i < n) {
-        if (s[i] == ' ' || s[i] == '\t') {
-            if (!pending_ws) ws_start = i;
-            pending_ws++;
-            i++;
-            continue;
-        }
-        size_t charset_end = 0, enc_end = 0, text_end = 0;
-        int is_word = 0;
-        if (i + 1 < n && s[i] == '=' && s[i + 1] == '?') {
-            const char *q1 = memchr(s + i + 2, '?', n - i - 2);
-            if (q1 && (size_t)(q1 - s) + 2 < n && q1[2] == '?') {
-                charset_end = (size_t)(q1 - s);
-                enc_end = charset_end + 2;
-                const char *q3 = enc_end + 1 < n ? memchr(s + enc_end + 1, '?', n - enc_end - 1) : NULL;
-                if (q3 && (size_t)(q3 - s) + 1 < n && q3[1] == '=') {
-                    text_end = (size_t)(q3 - s);
-                    is_word = 1;
-                }
-            }
-        }
-        char charset[64] = "";
-        if (is_word) {
-            size_t cl = charset_end - (i + 2);
-            if (cl == 0 || cl >= sizeof charset) is_word = 0;
-            else {
-                memcpy(charset, s + i + 2, cl);
-                charset[cl] = '\0';
-                char *star = strchr(charset, '*');       /* RFC 2231 language suffix */
-                if (star) *star = '\0';
-                if (strcasecmp(charset, "utf-8") && strcasecmp(charset, "us-ascii") &&
-                    !oj_charset_latin1(charset))
-                    is_word = 0;
-            }
-        }
-        if (is_word) {
-            char enc = s[charset_end + 1];
-            if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q') is_word = 0;
-            else {
-                if (pending_ws && !last_was_word) buf_append(out, s + ws_start, pending_ws);
-                pending_ws = 0;
-                buf raw = BUF_INIT;
-                const char *t = s + enc_end + 1;
-                size_t tl = text_end - (enc_end + 1);
-                if (enc == 'B' || enc == 'b') oj_base64_decode(t, tl, &raw);
-                else oj_qp_decode(t, tl, 1, &raw);
-                oj_to_utf8(charset, raw.p ? raw.p : "", raw.len, out);
-                buf_free(&raw);
-                i = text_end + 2;
-                last_was_word = 1;
-                continue;
-            }
-        }
-        if (pending_ws) buf_append(out, s + ws_start, pending_ws);
-        pending_ws = 0;
-        buf_putc(out, s[i]);
-        i++;
-        last_was_word = 0;
-    }
-    if (pending_ws) buf_append(out, s + ws_start, pending_ws);
-}
-
 static const char *oj_param(const mime_param *p, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (p[i].name && !strcasecmp(p[i].name, name)) return p[i].value;
     return NULL;
-}
-
-/* The part's content, transfer-decoded. */
-static void oj_part_decode(const char *msg, const mime_part *p, buf *out)
-{
-    const char *b = msg + p->body_off;
-    if (p->encoding && !strcasecmp(p->encoding, "base64")) oj_base64_decode(b, p->body_len, out);
-    else if (p->encoding && !strcasecmp(p->encoding, "quoted-printable")) oj_qp_decode(b, p->body_len, 0, out);
-    else buf_append(out, b, p->body_len);
 }
 
 typedef struct oj_walk {
@@ -240,13 +82,13 @@ typedef struct oj_walk {
 static void oj_body_text(oj_walk *w, const mime_part *p, buf *dst)
 {
     buf raw = BUF_INIT;
-    oj_part_decode(w->msg, p, &raw);
+    mime_decode_part(w->msg, p, &raw);
     size_t n = raw.len;
     if (n > WEBHOOK_TEXT_MAX) {
         n = WEBHOOK_TEXT_MAX;
         w->truncated = 1;
     }
-    oj_to_utf8(oj_param(p->params, p->nparams, "charset"), raw.p ? raw.p : "", n, dst);
+    mime_charset_to_utf8(oj_param(p->params, p->nparams, "charset"), raw.p ? raw.p : "", n, dst);
     buf_free(&raw);
 }
 
@@ -276,12 +118,12 @@ static void oj_visit(oj_walk *w, const mime_part *p, int depth)
     if (text && !attachment && !fname) return;
     if (w->natts >= WEBHOOK_ATTACHMENTS_MAX) return;
     buf dec = BUF_INIT;
-    oj_part_decode(w->msg, p, &dec);
+    mime_decode_part(w->msg, p, &dec);
     if (w->natts++) buf_putc(&w->atts, ',');
     buf_puts(&w->atts, "{\"filename\":");
     if (fname) {
         buf fn = BUF_INIT;
-        oj_header_decode(fname, strlen(fname), &fn);
+        mime_decode_header(fname, strlen(fname), &fn);
         outbound_json_string(&w->atts, fn.p ? fn.p : "", fn.len);
         buf_free(&fn);
     } else {
@@ -307,7 +149,7 @@ static void oj_header(buf *out, const char *msg, const mime_part *root, const ch
         size_t n = v.len;
         while (n && (*s == ' ' || *s == '\t')) { s++; n--; }
         while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
-        oj_header_decode(s, n, &dec);
+        mime_decode_header(s, n, &dec);
         outbound_json_string(out, dec.p ? dec.p : "", dec.len);
         buf_free(&dec);
     } else {

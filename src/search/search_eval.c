@@ -174,127 +174,6 @@ static int header_each_field(const char *hdr, size_t len, field_fn fn, void *ctx
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-static int charset_is_latin1(const char *cs, size_t n)
-{
-    static const char *const names[] = { "iso-8859-1", "iso8859-1", "latin1", "latin-1",
-                                         "windows-1252", "cp1252", "us-ascii" };
-    /* RFC 2231 allows "charset*language". */
-    const char *star = memchr(cs, '*', n);
-    if (star) n = (size_t)(star - cs);
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == n && strncasecmp(cs, names[i], n) == 0) return 1;
-    return 0;
-}
-
-/* Decodes one encoded word (RFC 2047 2) starting at s; returns its length or 0. */
-static size_t decode_word(const char *s, size_t len, buf *out)
-{
-    if (len < 8 || s[0] != '=' || s[1] != '?') return 0;
-    const char *cs = s + 2;
-    const char *q1 = memchr(cs, '?', len - 2);
-    if (!q1 || q1 == cs || (size_t)(q1 - s) + 3 >= len || q1[2] != '?') return 0;
-    char enc = q1[1];
-    const char *text = q1 + 3;
-    const char *endp = NULL;
-    for (const char *p = text; p + 1 < s + len; p++) {
-        if (p[0] == '?' && p[1] == '=') { endp = p; break; }
-        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') return 0;
-    }
-    if (!endp) return 0;
-    size_t cslen = (size_t)(q1 - cs);
-    int latin1 = charset_is_latin1(cs, cslen);
-    size_t before = out->len;
-    if (enc == 'B' || enc == 'b') {
-        uint32_t acc = 0;
-        int bits = 0;
-        for (const char *p = text; p < endp; p++) {
-            if (*p == '=') break;
-            int v = b64val((unsigned char)*p);
-            if (v < 0) { buf_truncate(out, before); return 0; }
-            acc = (acc << 6) | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                unsigned char c = (unsigned char)(acc >> bits);
-                if (latin1 && c >= 0x80) utf8_encode(out, c); else buf_putc(out, (char)c);
-            }
-        }
-    } else if (enc == 'Q' || enc == 'q') {
-        for (const char *p = text; p < endp; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '_') c = ' ';
-            else if (c == '=' && endp - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-                c = (unsigned char)(hexval(p[1]) * 16 + hexval(p[2]));
-                p += 2;
-            }
-            if (latin1 && c >= 0x80) utf8_encode(out, c); else buf_putc(out, (char)c);
-        }
-    } else {
-        return 0;
-    }
-    return (size_t)(endp + 2 - s);
-}
-
-/* Unfolds a field value (drops CRLF, keeps the whitespace after it) and decodes
- * its encoded words; whitespace between two encoded words disappears (RFC 2047 6.2). */
-static void header_value_decode(const char *v, size_t len, buf *out)
-{
-    size_t i = 0;
-    while (i < len && (v[i] == ' ' || v[i] == '\t')) i++;
-    int last_was_word = 0;
-    size_t ws_start = 0, ws_pending = 0;
-    while (i < len) {
-        char c = v[i];
-        if (c == '\r' || c == '\n') { i++; continue; }
-        if (c == ' ' || c == '\t') {
-            if (!ws_pending) ws_start = out->len;
-            ws_pending = 1;
-            buf_putc(out, c);
-            i++;
-            continue;
-        }
-        if (c == '=' && i + 1 < len && v[i + 1] == '?') {
-            buf word = BUF_INIT;
-            size_t n = decode_word(v + i, len - i, &word);
-            if (n) {
-                if (last_was_word && ws_pending) buf_truncate(out, ws_start);
-                buf_append(out, buf_cstr(&word), word.len);
-                buf_free(&word);
-                i += n;
-                last_was_word = 1;
-                ws_pending = 0;
-                continue;
-            }
-            buf_free(&word);
-        }
-        buf_putc(out, c);
-        last_was_word = 0;
-        ws_pending = 0;
-        i++;
-    }
-    /* Trailing whitespace (from the CRLF at the end) matters to nobody. */
-    while (out->len > 0 && (out->p[out->len - 1] == ' ' || out->p[out->len - 1] == '\t'))
-        buf_truncate(out, out->len - 1);
-}
-
 /* --- Compilation ------------------------------------------------------------------- */
 
 static void cnode_free(cnode *c)
@@ -396,7 +275,7 @@ static int decoded_field_cb(void *ctx, const char *name, size_t nlen, const char
     buf_reset(&e->scratch);
     buf_append(&e->scratch, name, nlen);
     buf_puts(&e->scratch, ": ");
-    header_value_decode(val, vlen, &e->scratch);
+    mime_decode_header(val, vlen, &e->scratch);
     buf_puts(&e->scratch, "\r\n");
     search_fold(e->scratch.p, e->scratch.len, &e->decoded);
     return 0;
@@ -434,7 +313,7 @@ static int header_field_cb(void *ctx, const char *name, size_t nlen, const char 
     buf *dec = &fm->e->scratch, *fold = &fm->e->scratch2;
     buf_reset(dec);
     buf_reset(fold);
-    header_value_decode(val, vlen, dec);
+    mime_decode_header(val, vlen, dec);
     search_fold(buf_cstr(dec), dec->len, fold);
     if (fold->len >= fm->c->needle_len &&
         memmem(fold->p, fold->len, fm->c->needle, fm->c->needle_len) != NULL)

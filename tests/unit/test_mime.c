@@ -1123,6 +1123,27 @@ static void truncated_mutated_and_random_messages_parse_safely(void **state)
     buf_free(&raw);
 }
 
+static void decoders_read_base64_qp_and_encoded_words(void **state)
+{
+    buf b = BUF_INIT;
+    mime_decode_base64("aGVs\r\nbG8=\r\n", 14, &b);            /* line breaks ignored */
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.p, "hello", 5);
+    buf_reset(&b);
+    const char qp[] = "caf=C3=A9 =\r\nnext=3Dx=\n_=ZZ";
+    mime_decode_qp(qp, sizeof qp - 1, 0, &b);
+    assert_string_equal(buf_cstr(&b), "caf\xc3\xa9 next=x_=ZZ");    /* soft breaks, bad escape kept */
+    buf_reset(&b);
+    const char h[] = " =?UTF-8?B?w6k=?=  =?iso-8859-1?Q?caf=E9_x?=\r\n tail =?koi8-r?B?AAAA?= ";
+    mime_decode_header(h, sizeof h - 1, &b);
+    /* adjacent words join (RFC 2047 6.2), Latin-1 becomes UTF-8, unknown charsets stay */
+    assert_string_equal(buf_cstr(&b), "\xc3\xa9" "caf\xc3\xa9 x tail =?koi8-r?B?AAAA?=");
+    buf_reset(&b);
+    mime_charset_to_utf8("ISO-8859-1", "\xe9", 1, &b);
+    assert_string_equal(buf_cstr(&b), "\xc3\xa9");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1165,6 +1186,7 @@ int main(void)
         cmocka_unit_test(parts_beyond_the_limit_fold_into_their_parent),
         cmocka_unit_test(cut_headers_stay_inside_their_parent),
         cmocka_unit_test(truncated_mutated_and_random_messages_parse_safely),
+        cmocka_unit_test(decoders_read_base64_qp_and_encoded_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
