@@ -67,7 +67,8 @@ $(O)/sealbox: $(O)/obj/src/cmd/sealbox.o $(LIB) $(SQLITE_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/%: $(O)/obj/tests/unit/%.o $(LIB) $(SQLITE_OBJ)
+# tests/unit/testutil.c: helpers shared by every test program.
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/obj/tests/unit/testutil.o $(LIB) $(SQLITE_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sodium.h>
 
 #include "util/fsutil.h"
@@ -46,20 +48,6 @@ typedef struct fixture {
     accounts *a;
 } fixture;
 
-static void rm_rf(const char *path)
-{
-    DIR *dp = opendir(path);
-    if (!dp) { unlink(path); return; }
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rm_rf(sub);
-    }
-    closedir(dp);
-    rmdir(path);
-}
 
 static int setup_common(void **state, int cheap)
 {

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "util/fsutil.h"
 #include "util/limits.h"
 #include "util/log.h"
@@ -30,20 +32,6 @@ typedef struct fixture {
     directory *d;
 } fixture;
 
-static void rm_rf(const char *path)
-{
-    DIR *dp = opendir(path);
-    if (!dp) { unlink(path); return; }
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rm_rf(sub);
-    }
-    closedir(dp);
-    rmdir(path);
-}
 
 static int setup(void **state)
 {

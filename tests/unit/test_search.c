@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/uidset.h"
@@ -247,20 +249,6 @@ static void too_deep_a_program_is_refused(void **state)
 
 #define MBOX_ID "00112233445566778899aabbccddeeff"
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) { unlink(path); return; }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rm_rf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
 
 static void store_search_finds_uids_by_columns_and_text(void **state)
 {

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <sodium.h>
 
 #include "util/buf.h"
@@ -41,20 +43,6 @@ typedef struct fixture {
     store_mailbox *m;
 } fixture;
 
-static void rm_rf(const char *path)
-{
-    DIR *dp = opendir(path);
-    if (!dp) { unlink(path); return; }
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rm_rf(sub);
-    }
-    closedir(dp);
-    rmdir(path);
-}
 
 static int setup(void **state)
 {
