@@ -9,6 +9,7 @@
  *   sealbox [-d DIR] alias list [DOMAIN]
  *   sealbox [-d DIR] alias remove ADDRESS
  *   sealbox [-d DIR] alias password ADDRESS [--password-stdin]
+ *   sealbox [-d DIR] doctor ADDRESS          (password on stdin)
  *   sealbox [-d DIR] alias set ADDRESS [--store on|off] [--forward A,B|none] [--webhook URL|none]
  *
  * DESCRIPTION
@@ -35,12 +36,14 @@
 
 #include <sodium.h>
 
+#include "util/buf.h"
 #include "util/limits.h"
 #include "util/log.h"
 #include "crypto/secmem.h"
 #include "directory/directory.h"
 #include "store/account.h"
 #include "store/datadir.h"
+#include "store/store.h"
 
 #define CLI_PW_BUF (PASSWORD_MAX_LEN + 2)
 
@@ -55,6 +58,7 @@ static const char cli_usage_main[] =
     "  init                            create DIR and what is missing in it (keeps what exists)\n"
     "  domain add|remove|list          the domains addresses may live in\n"
     "  alias add|list|remove|password|set  addresses, mailboxes, passwords, forward/webhook\n"
+    "  doctor ADDRESS                  check the mailbox file (password on stdin)\n"
     "\n"
     "Options:\n"
     "  -d, --data-dir DIR   the data directory (default ./var)\n"
@@ -557,6 +561,54 @@ static int cli_alias(int argc, char **argv)
     return rc;
 }
 
+static const char cli_usage_doctor[] =
+    "Usage: sealbox [-d DIR] doctor ADDRESS\n"
+    "\n"
+    "Opens the mailbox of ADDRESS with the password read from the first line of\n"
+    "stdin and runs SQLite's integrity check over the whole encrypted file, which\n"
+    "also proves that every page decrypts under the key. Prints \"ok\" and exits 0\n"
+    "when the file is sound; prints the problems and exits 1 otherwise.\n";
+
+static int cli_doctor(int argc, char **argv)
+{
+    int rc = cli_subopts(argc, argv, cli_usage_doctor, 0, NULL);
+    if (rc >= 0) return rc;
+    if (argc - optind != 1) return cli_bad_usage(cli_usage_doctor, "doctor takes one ADDRESS");
+    char addr[ADDRESS_MAX_LEN + 1];
+    if (directory_address_normalise(argv[optind], addr, sizeof addr) < 0)
+        return cli_fail("'%s' is not a valid address", argv[optind]);
+    accounts *a = cli_accounts();
+    if (!a) return 1;
+    char *pw = secmem_alloc(CLI_PW_BUF);
+    account_auth *au = NULL;
+    store_mailbox *m = NULL;
+    buf report = BUF_INIT;
+    rc = 1;
+    if (cli_read_password("Password", pw) != 0) goto out;
+    account_status ast = account_login(a, addr, pw, "cli", &au);
+    if (ast != ACCOUNT_OK) {
+        cli_fail("cannot open the mailbox of %s: %s", addr,
+                 ast == ACCOUNT_BADAUTH ? "wrong password or no such address" : account_strerror(ast));
+        goto out;
+    }
+    store_status st = store_open(account_datadir(a), account_auth_mailbox_id(au), account_auth_key(au), &m);
+    if (st != STORE_OK) {
+        cli_fail("cannot open the mailbox file of %s: %s", addr, store_strerror(st));
+        goto out;
+    }
+    st = store_check(m, &report);
+    fputs(buf_cstr(&report), stdout);
+    if (st == STORE_OK && !strcmp(buf_cstr(&report), "ok\n")) rc = 0;
+    else if (st != STORE_OK) cli_fail("the integrity check of %s could not run", addr);
+out:
+    buf_free(&report);
+    if (m) store_close(m);
+    if (au) account_logout(au);
+    secmem_free(pw);
+    accounts_close(a);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -587,6 +639,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "init")) return cli_init(sub_argc, sub_argv);
     if (!strcmp(cmd, "domain")) return cli_domain(sub_argc, sub_argv);
     if (!strcmp(cmd, "alias")) return cli_alias(sub_argc, sub_argv);
+    if (!strcmp(cmd, "doctor")) return cli_doctor(sub_argc, sub_argv);
     if (!strcmp(cmd, "help")) { fputs(cli_usage_main, stdout); return 0; }
     fprintf(stderr, "sealbox: unknown command '%s'\n\n", cmd);
     fputs(cli_usage_main, stderr);
