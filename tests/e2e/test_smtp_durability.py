@@ -30,9 +30,9 @@ PRAGMA integrity_check: the files are SQLite3MC files, encrypted. Those keyed wi
 server key (directory.db, spool/*.db) are checked with lib/sqlcheck.c and DIR/server.key
 right after the last kill -9 (before any restart recovers them) and after the final
 clean stop. The mailbox files are keyed with each alias's data key, which only a login
-unlocks, and the `sealbox` CLI has no command that runs integrity_check with it (a
-`sealbox doctor` is needed): their check is through the server, which must open every
-mailbox, serve every message byte-exact, and accept new mail afterwards.
+unlocks: after the clean stop `sealbox doctor` checks each with its owner's password,
+and before that the server must open every mailbox, serve every message byte-exact,
+and accept new mail afterwards.
 
 What kill -9 cannot show: the kernel keeps a killed process's written pages, so this
 proves the order "commit, then 250" and crash recovery of the files, not that the commit
@@ -300,3 +300,8 @@ def test_every_acknowledged_message_survives_repeated_kill_9(tmp_path):
     assert rc == 0, "sealboxd exited %r on SIGTERM" % rc
     ok, out = integrity_check(srv.dir, server_keyed_files(srv.dir))
     assert ok, "PRAGMA integrity_check after the clean stop:\n" + out
+    # The mailbox files, with each owner's key: `sealbox doctor` logs in with the
+    # password and runs PRAGMA integrity_check over the whole encrypted file.
+    for user, pw in USERS.items():
+        p = srv.cli("doctor", user, input=(pw + "\n").encode(), check=False)
+        assert p.returncode == 0 and p.stdout == b"ok\n", (user, p.stdout, p.stderr)
