@@ -344,6 +344,8 @@ static void cmd_idle(imap_session *s, const char *tag)
     imap_session_updates(s, 1, 0);
     imap_flush(s);
     s->reply = IMAP_REPLY_NONE;
+    /* An IDLE session may sit for days: give back the page cache it holds. */
+    if (s->store) store_release_memory(s->store);
 }
 
 static void session_idle_line(imap_session *s, const char *line, size_t len)

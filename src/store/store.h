@@ -87,6 +87,9 @@ void store_close(store_mailbox *m);
 store_status store_destroy(const char *datadir, const char *mailbox_id);
 const char *store_mailbox_id(const store_mailbox *m);
 store_status store_seal_secret(store_mailbox *m, unsigned char secret[32]);
+/* Frees the memory the handle caches (its page cache) without closing it: for
+ * sessions that will sit idle (IMAP IDLE). The next call reads pages again. */
+void store_release_memory(store_mailbox *m);
 /* PRAGMA integrity_check over the whole file: appends its lines ("ok" alone when
  * the file is sound) to `report`. STORE_OK means the check ran, not that it said ok. */
 store_status store_check(store_mailbox *m, buf *report);

@@ -669,6 +669,11 @@ store_status store_seal_secret(store_mailbox *m, unsigned char secret[32])
     return res;
 }
 
+void store_release_memory(store_mailbox *m)
+{
+    sqlite3_db_release_memory(m->db);
+}
+
 store_status store_check(store_mailbox *m, buf *report)
 {
     /* integrity_check reads every page, so it also proves that every page
