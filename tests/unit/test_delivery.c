@@ -130,34 +130,6 @@ static void inbox_raw(store_mailbox *m, uint32_t uid, store_msg *out)
     assert_int_equal(store_fetch(m, folder, uid, STORE_FETCH_RAW, out), STORE_OK);
 }
 
-static size_t tree_contains(const char *dir, const char *needle)
-{
-    DIR *dp = opendir(dir);
-    if (!dp) return 0;
-    size_t hits = 0;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(sub, &sb) < 0) continue;
-        if (S_ISDIR(sb.st_mode)) {
-            hits += tree_contains(sub, needle);
-            continue;
-        }
-        char *data = NULL;
-        size_t len = 0;
-        if (file_read_all(sub, &data, &len, 1 << 28) < 0) continue;
-        if (memmem(data, len, needle, strlen(needle))) {
-            fprintf(stderr, "canary found in %s\n", sub);
-            hits++;
-        }
-        free(data);
-    }
-    closedir(dp);
-    return hits;
-}
 
 /* --- Recipients -------------------------------------------------------------------------- */
 

@@ -315,15 +315,6 @@ static void keyslots_per_alias_are_limited(void **state)
 
 /* --- Files and keys ------------------------------------------------------------------------- */
 
-static int file_contains(const char *path, const char *needle)
-{
-    char *data;
-    size_t len;
-    if (file_read_all(path, &data, &len, 64 << 20) < 0) return 0;
-    int found = memmem(data, len, needle, strlen(needle)) != NULL;
-    free(data);
-    return found;
-}
 
 static void database_and_wal_hold_no_plaintext_addresses(void **state)
 {

@@ -112,35 +112,8 @@ static void inbox_fetch(fixture *f, uint32_t uid, store_msg *out)
     assert_int_equal(store_fetch(f->m, folder, uid, STORE_FETCH_RAW, out), STORE_OK);
 }
 
-static size_t file_contains(const char *path, const char *needle)
-{
-    char *data = NULL;
-    size_t len = 0;
-    if (file_read_all(path, &data, &len, 1 << 28) < 0) return 0;
-    size_t hits = memmem(data, len, needle, strlen(needle)) != NULL;
-    free(data);
-    return hits;
-}
 
 /* Files under `dir` whose bytes contain `needle`. */
-static size_t tree_contains(const char *dir, const char *needle)
-{
-    DIR *dp = opendir(dir);
-    if (!dp) return 0;
-    size_t hits = 0;
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(sub, &sb) < 0) continue;
-        if (S_ISDIR(sb.st_mode)) hits += tree_contains(sub, needle);
-        else if (file_contains(sub, needle)) { fprintf(stderr, "found in %s\n", sub); hits++; }
-    }
-    closedir(dp);
-    return hits;
-}
 
 /* --- The spool file ----------------------------------------------------------------- */
 

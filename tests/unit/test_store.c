@@ -893,15 +893,6 @@ static void watch_is_called_after_commit_from_another_handle(void **state)
 
 /* --- Nothing readable on disk ------------------------------------------------------------- */
 
-static int file_contains(const char *path, const char *needle)
-{
-    char *data = NULL;
-    size_t len = 0;
-    if (file_read_all(path, &data, &len, (size_t)1 << 30) < 0) return 0;
-    int found = memmem(data, len, needle, strlen(needle)) != NULL;
-    free(data);
-    return found;
-}
 
 static void mailbox_files_hold_no_plaintext(void **state)
 {
