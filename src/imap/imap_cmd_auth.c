@@ -56,8 +56,7 @@ static void auth_watch_cb(void *arg)
 
 static void auth_failed(imap_session *s)
 {
-    struct timespec ts = { AUTH_FAIL_DELAY_MS / 1000, (long)(AUTH_FAIL_DELAY_MS % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    s->reply_delay_ms = AUTH_FAIL_DELAY_MS;     /* answered later, by a timer */
     log_info("imap", "conn %llu %s: authentication failed", s->id, conn_peer_ip(s->c));
     imap_set_reply(s, IMAP_REPLY_NO, "AUTHENTICATIONFAILED", "Authentication failed.");
 }

@@ -135,16 +135,44 @@ static const char *session_status_word(imap_status st)
 }
 
 /* Writes "tag STATUS [code] text" for the reply the command set. */
+static uint64_t session_now_us(void);
+
 static void session_tagged(imap_session *s, const char *tag)
 {
     if (s->reply == IMAP_REPLY_NONE) return;
-    buf_printf(&s->out, "%s %s ", tag, session_status_word(s->reply));
-    if (s->reply_code.len) buf_printf(&s->out, "[%s] ", s->reply_code.p);
-    buf_puts(&s->out, s->reply_text ? s->reply_text : "Completed");
-    buf_puts(&s->out, "\r\n");
+    imap_flush(s);
+    buf *dst = s->reply_delay_ms ? &s->paused_reply : &s->out;
+    buf_printf(dst, "%s %s ", tag, session_status_word(s->reply));
+    if (s->reply_code.len) buf_printf(dst, "[%s] ", s->reply_code.p);
+    buf_puts(dst, s->reply_text ? s->reply_text : "Completed");
+    buf_puts(dst, "\r\n");
     if (s->reply == IMAP_REPLY_BAD) s->bad_in_row++;
     else s->bad_in_row = 0;
+    if (s->reply_delay_ms) {
+        s->paused = 1;
+        s->paused_until_us = session_now_us() + (uint64_t)s->reply_delay_ms * 1000u;
+        conn_notify_after(s->c, s->reply_delay_ms);
+        s->reply_delay_ms = 0;
+        return;
+    }
     imap_flush(s);
+}
+
+/* The held-back reply is due: send it and go on with what the client sent meanwhile.
+ * Returns 1 when the session was paused and may now read input again. */
+static int session_resume(imap_session *s)
+{
+    if (!s->paused) return 0;
+    uint64_t now = session_now_us();
+    if (now < s->paused_until_us) {       /* early (another notify): wait on */
+        conn_notify_after(s->c, (unsigned)((s->paused_until_us - now) / 1000u) + 1);
+        return 0;
+    }
+    s->paused = 0;
+    buf_append(&s->out, buf_cstr(&s->paused_reply), s->paused_reply.len);
+    buf_reset(&s->paused_reply);
+    imap_flush(s);
+    return 1;
 }
 
 static void session_bye(imap_session *s, const char *text)
@@ -584,7 +612,7 @@ static void session_input(imap_session *s)
 {
     int need_more = 0;
     for (;;) {
-        if (s->state == IMAP_STATE_LOGOUT) return;
+        if (s->state == IMAP_STATE_LOGOUT || s->paused) return;
         size_t avail = s->in.len - s->in_off;
         if (avail == 0 || need_more) {
             session_compact(s);
@@ -642,6 +670,7 @@ static void session_free(imap_session *s)
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->reply_code);
+    buf_free(&s->paused_reply);
     free(s->wait_tag);
     free(s);
 }
@@ -666,6 +695,7 @@ void imap_on_event(conn *c, void **sessp, unsigned events)
         *sessp = NULL;
         return;
     }
+    if ((events & CONN_EV_NOTIFY) && session_resume(s)) events |= CONN_EV_INPUT;
     if (events & CONN_EV_INPUT) session_input(s);
     if ((events & CONN_EV_NOTIFY) && s->wait == IMAP_WAIT_DONE && s->state == IMAP_STATE_SELECTED) {
         imap_session_updates(s, 1, 0);

@@ -204,6 +204,14 @@ typedef struct imap_session {
     buf reply_code;              /* without brackets; "" for none */
     const char *reply_text;
 
+    /* A tagged reply held back (a failed login answers after AUTH_FAIL_DELAY_MS):
+     * set reply_delay_ms before the reply; until the timer's NOTIFY the session
+     * reads no further command and holds no worker. */
+    unsigned reply_delay_ms;
+    int paused;
+    uint64_t paused_until_us;
+    buf paused_reply;
+
     unsigned bad_in_row;         /* IMAP_BAD_COMMANDS_MAX */
     double tokens;               /* command rate limit: IMAP_CMD_RATE / IMAP_CMD_BURST */
     uint64_t tokens_at_us;

@@ -396,6 +396,23 @@ void conn_notify(conn *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+static void conn_notify_timer(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    conn_notify(c);
+    conn_unref(c);
+}
+
+void conn_notify_after(conn *c, unsigned ms)
+{
+    conn_ref(c);
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    if (event_base_once(c->loop->base, -1, EV_TIMEOUT, conn_notify_timer, c, &tv) < 0) {
+        conn_notify(c);           /* no timer: answer now rather than never */
+        conn_unref(c);
+    }
+}
+
 void conn_ref(conn *c)
 {
     pthread_mutex_lock(&c->mu);

@@ -81,6 +81,10 @@ void conn_set_timeout(conn *c, unsigned seconds);
 /* Any thread: schedule a CONN_EV_NOTIFY. Safe after the connection closed as long
  * as the caller holds a reference. */
 void conn_notify(conn *c);
+/* Any thread: a CONN_EV_NOTIFY after `ms` milliseconds, from a timer on the
+ * connection's loop (a reference is held meanwhile). Used to answer later
+ * without holding a worker, e.g. the delayed reply to a failed login. */
+void conn_notify_after(conn *c, unsigned ms);
 void conn_ref(conn *c);
 void conn_unref(conn *c);
 

@@ -275,3 +275,33 @@ def test_selected_state_command_before_select_is_refused(connect, command):
     resp = r.cmd(command)
     assert resp.status in ("BAD", "NO"), "%s before SELECT: %r" % (command, resp.tagged)
     assert r.cmd("NOOP").ok()
+
+
+def test_failed_login_waits_without_holding_a_worker(tmp_path):
+    """The delayed NO of a failed login comes from a timer, not a sleeping worker:
+    with a single worker thread, another connection is served meanwhile, and the
+    failing connection's pipelined command runs after its NO, in order."""
+    import select
+    import socket
+    from lib.server import Server
+    srv = Server(str(tmp_path / "one-worker"), extra_args=["--workers", "1"])
+    srv.setup(domains=("example.org",), users={"w@example.org": "one-worker-password-1"})
+    srv.start()
+    try:
+        a = socket.create_connection((srv.host, srv.imap_port), timeout=20)
+        fa = a.makefile("rb")
+        assert fa.readline().startswith(b"* OK")
+        a.sendall(b"a1 LOGIN w@example.org not-the-password-1\r\na2 NOOP\r\n")
+        b = socket.create_connection((srv.host, srv.imap_port), timeout=20)
+        fb = b.makefile("rb")
+        assert fb.readline().startswith(b"* OK")
+        b.sendall(b"b1 NOOP\r\n")
+        assert fb.readline().startswith(b"b1 OK")
+        # B was answered while A's reply is still held back.
+        assert select.select([a], [], [], 0)[0] == [], "the failed login answered before the other connection"
+        assert fa.readline().startswith(b"a1 NO [AUTHENTICATIONFAILED]")
+        assert fa.readline().startswith(b"a2 OK")
+        a.close()
+        b.close()
+    finally:
+        assert srv.stop() == 0
