@@ -94,6 +94,10 @@ static void ip_release(net_server *s, const char *ip)
 
 worker_pool *net_server_workers(struct net_server *s) { return s->workers; }
 
+static void stop_cb(evutil_socket_t fd, short what, void *arg);
+static void drain_cb(evutil_socket_t fd, short what, void *arg);
+static void signal_cb(evutil_socket_t sig, short what, void *arg);
+
 net_server *net_server_new(int nloops, int nworkers)
 {
     static int threads_ready;
@@ -118,6 +122,19 @@ net_server *net_server_new(int nloops, int nworkers)
         }
     }
     s->workers = worker_pool_new(nworkers);
+    /* Signals are caught from here on, before any listener opens: a SIGTERM that
+     * arrives once the ports accept (but before the loops run) is queued by
+     * libevent and handled as soon as net_server_run starts, never fatal. */
+    signal(SIGPIPE, SIG_IGN);
+    s->stop_ev = event_new(s->loops[0].base, -1, 0, stop_cb, s);
+    s->drain_ev = event_new(s->loops[0].base, -1, EV_PERSIST, drain_cb, s);
+    s->sig_term = evsignal_new(s->loops[0].base, SIGTERM, signal_cb, s);
+    s->sig_int = evsignal_new(s->loops[0].base, SIGINT, signal_cb, s);
+    if (!s->stop_ev || !s->drain_ev || !s->sig_term || !s->sig_int ||
+        event_add(s->sig_term, NULL) < 0 || event_add(s->sig_int, NULL) < 0) {
+        log_error("net", "cannot set up signal handling");
+        abort();
+    }
     return s;
 }
 
@@ -301,13 +318,6 @@ void net_server_stop(net_server *s)
 
 int net_server_run(net_server *s)
 {
-    signal(SIGPIPE, SIG_IGN);
-    s->stop_ev = event_new(s->loops[0].base, -1, 0, stop_cb, s);
-    s->drain_ev = event_new(s->loops[0].base, -1, EV_PERSIST, drain_cb, s);
-    s->sig_term = evsignal_new(s->loops[0].base, SIGTERM, signal_cb, s);
-    s->sig_int = evsignal_new(s->loops[0].base, SIGINT, signal_cb, s);
-    event_add(s->sig_term, NULL);
-    event_add(s->sig_int, NULL);
     for (int i = 1; i < s->nloops; i++)
         pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]);
     event_base_loop(s->loops[0].base, EVLOOP_NO_EXIT_ON_EMPTY);

@@ -157,3 +157,12 @@ def test_sealboxd_help_documents_flags():
     text = p.stdout.decode()
     for flag in ("-d", "--imap", "--imaps"):
         assert flag in text, text
+
+
+def test_sigterm_right_after_the_ports_open_is_a_clean_stop(fresh_server):
+    """Signals are caught before any listener opens: a SIGTERM as soon as the ports
+    accept (before the event loops run) still ends sealboxd with status 0."""
+    srv = fresh_server(start=False)
+    for _ in range(5):
+        srv.start()
+        assert srv.stop() == 0
