@@ -26,7 +26,7 @@ import pytest
 
 from lib.helpers import fetch, select
 from lib.imapwire import Raw
-from lib.server import TIME_SCALE, Server, free_port, port_open
+from lib.server import TIME_SCALE, Server, set_conf, free_port, port_open
 
 DOMAIN = "example.org"
 MAX_SIZE = 100_000
@@ -41,16 +41,6 @@ USERS = {
 }
 
 
-def _set_conf(path, key, value):
-    with open(path) as f:
-        text = f.read()
-    line = "%s = %s" % (key, value)
-    text, n = re.subn(r"(?m)^%s\s*=.*$" % re.escape(key), line, text)
-    if n == 0:
-        text += "\n" + line + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
 
 def start_mx(workdir, users):
     srv = Server(str(workdir))
@@ -59,9 +49,9 @@ def start_mx(workdir, users):
     port, tls_port = free_port(), free_port()
     while tls_port == port:
         tls_port = free_port()
-    _set_conf(conf, "smtp_listen", "127.0.0.1:%d" % port)
-    _set_conf(conf, "smtps_listen", "127.0.0.1:%d" % tls_port)
-    _set_conf(conf, "smtp_max_message_size", str(MAX_SIZE))
+    set_conf(conf, "smtp_listen", "127.0.0.1:%d" % port)
+    set_conf(conf, "smtps_listen", "127.0.0.1:%d" % tls_port)
+    set_conf(conf, "smtp_max_message_size", str(MAX_SIZE))
     srv.start()
     srv.smtp_port = getattr(srv, "smtp_port", None) or port
     srv.smtps_port = getattr(srv, "smtps_port", None) or tls_port

@@ -48,7 +48,7 @@ import pytest
 
 from lib.mx import imap_login, inbox, require_tool
 from lib.postfix import PrivatePostfix
-from lib.server import TIME_SCALE, Server
+from lib.server import TIME_SCALE, Server, set_conf
 
 DOMAIN = "example.org"
 MAX_SIZE = 100_000
@@ -65,23 +65,13 @@ USERS = {
 }
 
 
-def _set_conf(path, key, value):
-    with open(path) as f:
-        text = f.read()
-    line = "%s = %s" % (key, value)
-    text, n = re.subn(r"(?m)^%s\s*=.*$" % re.escape(key), line, text)
-    if n == 0:
-        text += "\n" + line + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
 
 @pytest.fixture(scope="module")
 def mx(tmp_path_factory):
     srv = Server(str(tmp_path_factory.mktemp("interop")))
     srv.setup(domains=(DOMAIN,), users=USERS)
     conf = os.path.join(srv.dir, "sealbox.conf")
-    _set_conf(conf, "smtp_max_message_size", str(MAX_SIZE))
+    set_conf(conf, "smtp_max_message_size", str(MAX_SIZE))
     srv.start()
     with open(conf) as f:
         srv.hostname = re.search(r"(?m)^hostname\s*=\s*(\S+)", f.read()).group(1)

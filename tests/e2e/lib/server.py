@@ -24,6 +24,7 @@ that does not accept connections within 20 s raises AssertionError with the
 command, its exit status and its output, so the test report says why.
 """
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -180,3 +181,15 @@ class Server:
                 return f.read()
         except FileNotFoundError:
             return b""
+
+
+def set_conf(path, key, value):
+    """Sets `key = value` in a sealbox.conf, replacing the line or adding one."""
+    with open(path) as f:
+        text = f.read()
+    line = "%s = %s" % (key, value)
+    text, n = re.subn(r"(?m)^%s\s*=.*$" % re.escape(key), line, text)
+    if n == 0:
+        text += "\n" + line + "\n"
+    with open(path, "w") as f:
+        f.write(text)
