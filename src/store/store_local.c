@@ -7,7 +7,8 @@
  *   opened with the 256-bit data key as a raw key: no passphrase KDF on open.
  *   Tables and migrations: mailbox/mailbox_schema.c. Name rules:
  *   mailbox/mailbox_name.c. Message bytes: zstd (mailbox/mailbox_body.c) before
- *   encryption. SEARCH: search/search_eval.c.
+ *   encryption. SQLite helpers shared by the store files: store_db.c.
+ *   SEARCH: store_search.c.
  *
  * PROMISES (beyond store.h)
  *   - Every change runs in BEGIN IMMEDIATE ... COMMIT with synchronous=FULL, so
@@ -59,15 +60,9 @@
 #include "mailbox/msgflags.h"
 #include "mime/mime.h"
 #include "search/search.h"
-#include "search/search_eval.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "store/store_watch.h"
-
-struct store_mailbox {
-    sqlite3 *db;
-    char id[STORE_MAILBOX_ID_LEN + 1];
-    int in_tx;
-};
 
 /* The default folders of a new mailbox (RFC 6154 SPECIAL-USE), subscribed at
  * creation because many clients only show subscribed folders. */
@@ -101,118 +96,13 @@ const char *store_strerror(store_status st)
     return "Internal error";
 }
 
-/* --- SQLite helpers ------------------------------------------------------------- */
-
-static void db_fail(store_mailbox *m, const char *what)
-{
-    log_error("store", "mailbox %s: %s: %s", m->id, what, sqlite3_errmsg(m->db));
-}
-
-static sqlite3_stmt *db_prepare(store_mailbox *m, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        db_fail(m, "prepare");
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
-}
-
-static int db_exec(store_mailbox *m, const char *sql, const char *what)
-{
-    if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
-    db_fail(m, what);
-    return -1;
-}
-
-/* Steps a statement that returns no row (or whose rows we ignore); -1 logged. */
-static int db_done(store_mailbox *m, sqlite3_stmt *st, const char *what)
-{
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {}
-    if (rc != SQLITE_DONE) {
-        db_fail(m, what);
-        sqlite3_reset(st);
-        return -1;
-    }
-    sqlite3_reset(st);
-    return 0;
-}
-
-/* A write transaction takes the write lock at once (BEGIN IMMEDIATE): a deferred
- * one could read, then fail to upgrade with SQLITE_BUSY_SNAPSHOT in WAL mode,
- * which busy_timeout does not retry. */
-static int tx_begin(store_mailbox *m, int write)
-{
-    if (db_exec(m, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin") < 0) return -1;
-    m->in_tx = 1;
-    return 0;
-}
-
-static int tx_commit(store_mailbox *m)
-{
-    if (db_exec(m, "COMMIT", "commit") < 0) return -1;
-    m->in_tx = 0;
-    return 0;
-}
-
-static void tx_rollback(store_mailbox *m)
-{
-    if (!m->in_tx) return;
-    if (sqlite3_get_autocommit(m->db) == 0)
-        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-    m->in_tx = 0;
-}
-
-static char *col_strdup(sqlite3_stmt *st, int col)
-{
-    const unsigned char *p = sqlite3_column_text(st, col);
-    int n = sqlite3_column_bytes(st, col);
-    return p ? xstrndup((const char *)p, (size_t)n) : xstrdup("");
-}
-
-static int64_t meta_int(store_mailbox *m, const char *key, int *ok)
-{
-    sqlite3_stmt *st = db_prepare(m, "SELECT value FROM meta WHERE key = ?");
-    int64_t v = 0;
-    *ok = 0;
-    if (!st) return 0;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) { v = sqlite3_column_int64(st, 0); *ok = 1; }
-    else db_fail(m, "meta read");
-    sqlite3_finalize(st);
-    return v;
-}
-
-static int meta_set_int(store_mailbox *m, const char *key, int64_t v)
-{
-    sqlite3_stmt *st = db_prepare(m, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, v);
-    int r = db_done(m, st, "meta write");
-    sqlite3_finalize(st);
-    return r;
-}
-
-/* The next modseq of the mailbox file; inside a write transaction. */
-static int next_modseq(store_mailbox *m, uint64_t *out)
-{
-    int ok;
-    int64_t v = meta_int(m, "modseq", &ok);
-    if (!ok) return -1;
-    if (meta_set_int(m, "modseq", v + 1) < 0) return -1;
-    *out = (uint64_t)v + 1;
-    return 0;
-}
+/* --- Counters ------------------------------------------------------------------ */
 
 /* A UIDVALIDITY never used before in this file; inside a write transaction. */
 static int next_uidvalidity(store_mailbox *m, uint32_t *out)
 {
     int ok;
-    int64_t last = meta_int(m, "uidvalidity", &ok);
+    int64_t last = store_meta_int(m, "uidvalidity", &ok);
     if (!ok) return -1;
     int64_t v = (int64_t)time(NULL);
     if (v <= last) v = last + 1;
@@ -220,71 +110,20 @@ static int next_uidvalidity(store_mailbox *m, uint32_t *out)
         log_error("store", "mailbox %s: uidvalidity space exhausted", m->id);
         return -1;
     }
-    if (meta_set_int(m, "uidvalidity", v) < 0) return -1;
+    if (store_meta_set_int(m, "uidvalidity", v) < 0) return -1;
     *out = (uint32_t)v;
     return 0;
 }
 
-static void notify(store_mailbox *m)
-{
-    store_watch_notify(m->id);
-}
-
 /* --- Folder rows ------------------------------------------------------------------ */
-
-typedef struct folder_row {
-    int64_t id;
-    unsigned special_use;
-    uint32_t uidvalidity, uidnext, recent_uid;
-    uint64_t highestmodseq;
-} folder_row;
-
-#define FOLDER_COLS "id, special_use, uidvalidity, uidnext, highestmodseq, recent_uid"
-
-static void folder_row_read(sqlite3_stmt *st, int base, folder_row *f)
-{
-    f->id = sqlite3_column_int64(st, base);
-    f->special_use = (unsigned)sqlite3_column_int(st, base + 1);
-    f->uidvalidity = (uint32_t)sqlite3_column_int64(st, base + 2);
-    f->uidnext = (uint32_t)sqlite3_column_int64(st, base + 3);
-    f->highestmodseq = (uint64_t)sqlite3_column_int64(st, base + 4);
-    f->recent_uid = (uint32_t)sqlite3_column_int64(st, base + 5);
-}
-
-/* 1 found, 0 not found, -1 error (logged). */
-static int folder_by_name(store_mailbox *m, const char *name, folder_row *f)
-{
-    sqlite3_stmt *st = db_prepare(m, "SELECT " FOLDER_COLS " FROM folders WHERE name = ?");
-    if (!st) return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), r;
-    if (rc == SQLITE_ROW) { folder_row_read(st, 0, f); r = 1; }
-    else if (rc == SQLITE_DONE) r = 0;
-    else { db_fail(m, "folder lookup"); r = -1; }
-    sqlite3_finalize(st);
-    return r;
-}
-
-static int folder_by_id(store_mailbox *m, int64_t id, folder_row *f)
-{
-    sqlite3_stmt *st = db_prepare(m, "SELECT " FOLDER_COLS " FROM folders WHERE id = ?");
-    if (!st) return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st), r;
-    if (rc == SQLITE_ROW) { folder_row_read(st, 0, f); r = 1; }
-    else if (rc == SQLITE_DONE) r = 0;
-    else { db_fail(m, "folder lookup"); r = -1; }
-    sqlite3_finalize(st);
-    return r;
-}
 
 static int folder_count(store_mailbox *m, int64_t *n)
 {
-    sqlite3_stmt *st = db_prepare(m, "SELECT count(*) FROM folders");
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT count(*) FROM folders");
     if (!st) return -1;
     int r = -1;
     if (sqlite3_step(st) == SQLITE_ROW) { *n = sqlite3_column_int64(st, 0); r = 0; }
-    else db_fail(m, "folder count");
+    else store_db_fail(m, "folder count");
     sqlite3_finalize(st);
     return r;
 }
@@ -294,7 +133,7 @@ static int folder_insert(store_mailbox *m, const char *name, unsigned special_us
 {
     uint32_t uidvalidity;
     if (next_uidvalidity(m, &uidvalidity) < 0) return -1;
-    sqlite3_stmt *st = db_prepare(m,
+    sqlite3_stmt *st = store_db_prepare(m,
         "INSERT INTO folders(name, special_use, uidvalidity, uidnext, highestmodseq, recent_uid)"
         " VALUES (?, ?, ?, 1, ?, 1)");
     if (!st) return -1;
@@ -302,7 +141,7 @@ static int folder_insert(store_mailbox *m, const char *name, unsigned special_us
     sqlite3_bind_int(st, 2, (int)special_use);
     sqlite3_bind_int64(st, 3, uidvalidity);
     sqlite3_bind_int64(st, 4, (int64_t)modseq);
-    int r = db_done(m, st, "folder insert");
+    int r = store_db_done(m, st, "folder insert");
     sqlite3_finalize(st);
     return r;
 }
@@ -324,8 +163,8 @@ static store_status folder_create_path(store_mailbox *m, const char *name, int c
         if (leaf && !create_leaf) break;
         char saved = path[i];
         path[i] = '\0';
-        folder_row f;
-        int found = folder_by_name(m, path, &f);
+        store_folder_row f;
+        int found = store_folder_by_name(m, path, &f);
         if (found < 0) goto done;
         if (found && leaf) { res = STORE_EXISTS; goto done; }
         if (!found) {
@@ -360,7 +199,7 @@ static store_status keywords_mask(store_mailbox *m, const char *const *names, si
     if (n == 0) return STORE_OK;
     for (size_t i = 0; i < n; i++)
         if (!mailbox_keyword_valid(names[i])) return STORE_INVALID;
-    find = db_prepare(m, "SELECT bit FROM keywords WHERE name = ?");
+    find = store_db_prepare(m, "SELECT bit FROM keywords WHERE name = ?");
     if (!find) goto done;
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(find);
@@ -370,20 +209,20 @@ static store_status keywords_mask(store_mailbox *m, const char *const *names, si
             *mask |= (uint64_t)1 << sqlite3_column_int(find, 0);
             continue;
         }
-        if (rc != SQLITE_DONE) { db_fail(m, "keyword lookup"); goto done; }
+        if (rc != SQLITE_DONE) { store_db_fail(m, "keyword lookup"); goto done; }
         if (!create) continue;
-        if (!next && !(next = db_prepare(m, "SELECT coalesce(max(bit) + 1, 0) FROM keywords")))
+        if (!next && !(next = store_db_prepare(m, "SELECT coalesce(max(bit) + 1, 0) FROM keywords")))
             goto done;
-        if (!ins && !(ins = db_prepare(m, "INSERT INTO keywords(bit, name) VALUES (?, ?)")))
+        if (!ins && !(ins = store_db_prepare(m, "INSERT INTO keywords(bit, name) VALUES (?, ?)")))
             goto done;
         sqlite3_reset(next);
-        if (sqlite3_step(next) != SQLITE_ROW) { db_fail(m, "keyword bit"); goto done; }
+        if (sqlite3_step(next) != SQLITE_ROW) { store_db_fail(m, "keyword bit"); goto done; }
         int bit = sqlite3_column_int(next, 0);
         sqlite3_reset(next);
         if (bit >= IMAP_KEYWORDS_MAX || bit >= 64) { res = STORE_LIMIT; goto done; }
         sqlite3_bind_int(ins, 1, bit);
         sqlite3_bind_text(ins, 2, names[i], -1, SQLITE_STATIC);
-        if (db_done(m, ins, "keyword insert") < 0) goto done;
+        if (store_db_done(m, ins, "keyword insert") < 0) goto done;
         *mask |= (uint64_t)1 << bit;
     }
     res = STORE_OK;
@@ -392,43 +231,6 @@ done:
     sqlite3_finalize(next);
     sqlite3_finalize(ins);
     return res;
-}
-
-/* Keyword names by bit (gaps as NULL); inside a transaction. */
-static int keywords_load(store_mailbox *m, char ***names, size_t *n)
-{
-    *names = NULL;
-    *n = 0;
-    sqlite3_stmt *st = db_prepare(m, "SELECT bit, name FROM keywords WHERE bit >= 0 AND bit < 64 ORDER BY bit");
-    if (!st) return -1;
-    char **v = NULL;
-    size_t count = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t bit = (size_t)sqlite3_column_int(st, 0);
-        if (bit >= count) {
-            v = xrealloc(v, (bit + 1) * sizeof *v);
-            for (size_t i = count; i <= bit; i++) v[i] = NULL;
-            count = bit + 1;
-        }
-        v[bit] = col_strdup(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        db_fail(m, "keywords");
-        for (size_t i = 0; i < count; i++) free(v[i]);
-        free(v);
-        return -1;
-    }
-    *names = v;
-    *n = count;
-    return 0;
-}
-
-static void names_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) free(v[i]);
-    free(v);
 }
 
 /* --- Mailbox files ------------------------------------------------------------------ */
@@ -466,14 +268,14 @@ static store_status mailbox_open_db(const char *path, const char *id,
      * opening a missing id can never conjure an empty mailbox. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &m->db, flags, NULL) != SQLITE_OK) {
-        if (m->db) db_fail(m, "open");
+        if (m->db) store_db_fail(m, "open");
         else log_error("store", "mailbox %s: open: out of memory", id);
         goto fail;
     }
     sqlite3_extended_result_codes(m->db, 0);
     /* Before anything reads: another handle may be mid-commit or checkpoint. */
     sqlite3_busy_timeout(m->db, 5000);
-    if (dbkey_apply(m->db, key) < 0) { db_fail(m, "key"); goto fail; }
+    if (dbkey_apply(m->db, key) < 0) { store_db_fail(m, "key"); goto fail; }
 
     /* The first read decrypts page 1: a wrong key fails here and only here. */
     int rc = sqlite3_exec(m->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
@@ -482,18 +284,18 @@ static store_status mailbox_open_db(const char *path, const char *id,
         res = STORE_BADKEY;
         goto fail;
     }
-    if (rc != SQLITE_OK) { db_fail(m, "first read"); goto fail; }
+    if (rc != SQLITE_OK) { store_db_fail(m, "first read"); goto fail; }
 
     /* synchronous=FULL: every COMMIT that backs an OK is fsynced (promise 3).
      * temp_store=MEMORY: SQLite3MC does not encrypt temp files (also a build flag).
      * secure_delete: freed pages are zeroed, so expunged mail is not left in free
      * pages of the file (it is encrypted anyway; this keeps it out of backups). */
-    if (db_exec(m, "PRAGMA journal_mode=WAL", "journal_mode") < 0 ||
-        db_exec(m, "PRAGMA busy_timeout=5000", "busy_timeout") < 0 ||
-        db_exec(m, "PRAGMA synchronous=FULL", "synchronous") < 0 ||
-        db_exec(m, "PRAGMA foreign_keys=ON", "foreign_keys") < 0 ||
-        db_exec(m, "PRAGMA secure_delete=ON", "secure_delete") < 0 ||
-        db_exec(m, "PRAGMA temp_store=MEMORY", "temp_store") < 0)
+    if (store_db_exec(m, "PRAGMA journal_mode=WAL", "journal_mode") < 0 ||
+        store_db_exec(m, "PRAGMA busy_timeout=5000", "busy_timeout") < 0 ||
+        store_db_exec(m, "PRAGMA synchronous=FULL", "synchronous") < 0 ||
+        store_db_exec(m, "PRAGMA foreign_keys=ON", "foreign_keys") < 0 ||
+        store_db_exec(m, "PRAGMA secure_delete=ON", "secure_delete") < 0 ||
+        store_db_exec(m, "PRAGMA temp_store=MEMORY", "temp_store") < 0)
         goto fail;
     if (mailbox_schema_migrate(m->db, m->id) < 0) goto fail;
     *out = m;
@@ -540,30 +342,30 @@ store_status store_create(const char *datadir, const char *mailbox_id,
     store_status res = mailbox_open_db(path, mailbox_id, key, &m);
     if (res != STORE_OK) goto fail;
     res = STORE_ERROR;
-    if (tx_begin(m, 1) < 0) goto fail;
-    sqlite3_stmt *st = db_prepare(m, "INSERT INTO meta(key, value) VALUES ('seal_secret', ?)");
+    if (store_tx_begin(m, 1) < 0) goto fail;
+    sqlite3_stmt *st = store_db_prepare(m, "INSERT INTO meta(key, value) VALUES ('seal_secret', ?)");
     if (!st) goto fail;
     sqlite3_bind_blob(st, 1, seal_secret, 32, SQLITE_STATIC);
-    int rc = db_done(m, st, "meta seal secret");
+    int rc = store_db_done(m, st, "meta seal secret");
     sqlite3_finalize(st);
     if (rc < 0 ||
-        meta_set_int(m, "created", (int64_t)time(NULL)) < 0 ||
-        meta_set_int(m, "modseq", 0) < 0 ||
-        meta_set_int(m, "uidvalidity", 0) < 0)
+        store_meta_set_int(m, "created", (int64_t)time(NULL)) < 0 ||
+        store_meta_set_int(m, "modseq", 0) < 0 ||
+        store_meta_set_int(m, "uidvalidity", 0) < 0)
         goto fail;
     uint64_t modseq;
-    if (next_modseq(m, &modseq) < 0) goto fail;
+    if (store_next_modseq(m, &modseq) < 0) goto fail;
     for (size_t i = 0; i < sizeof default_folders / sizeof default_folders[0]; i++) {
         if (folder_insert(m, default_folders[i].name, default_folders[i].special, modseq) < 0)
             goto fail;
-        st = db_prepare(m, "INSERT INTO subscriptions(name) VALUES (?)");
+        st = store_db_prepare(m, "INSERT INTO subscriptions(name) VALUES (?)");
         if (!st) goto fail;
         sqlite3_bind_text(st, 1, default_folders[i].name, -1, SQLITE_STATIC);
-        rc = db_done(m, st, "subscribe default");
+        rc = store_db_done(m, st, "subscribe default");
         sqlite3_finalize(st);
         if (rc < 0) goto fail;
     }
-    if (tx_commit(m) < 0) goto fail;
+    if (store_tx_commit(m) < 0) goto fail;
     store_close(m);
     if (fsync_dir(dir) < 0) {
         log_error("store", "mailbox %s: fsync mailboxes dir: %s", mailbox_id, strerror(errno));
@@ -573,7 +375,7 @@ store_status store_create(const char *datadir, const char *mailbox_id,
     return STORE_OK;
 fail:
     if (m) {
-        tx_rollback(m);
+        store_tx_rollback(m);
         store_close(m);
     }
     unlink_mailbox_files(datadir, mailbox_id);
@@ -594,10 +396,10 @@ store_status store_open(const char *datadir, const char *mailbox_id,
 void store_close(store_mailbox *m)
 {
     if (!m) return;
-    tx_rollback(m);
+    store_tx_rollback(m);
     if (m->db && sqlite3_close(m->db) != SQLITE_OK) {
         /* A statement left unfinalized is a bug here; close_v2 still frees it all. */
-        db_fail(m, "close");
+        store_db_fail(m, "close");
         sqlite3_close_v2(m->db);
     }
     free(m);
@@ -654,7 +456,7 @@ const char *store_mailbox_id(const store_mailbox *m)
 store_status store_seal_secret(store_mailbox *m, unsigned char secret[32])
 {
     store_status res = STORE_ERROR;
-    sqlite3_stmt *st = db_prepare(m, "SELECT value FROM meta WHERE key = 'seal_secret'");
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT value FROM meta WHERE key = 'seal_secret'");
     if (!st) return STORE_ERROR;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
@@ -663,7 +465,7 @@ store_status store_seal_secret(store_mailbox *m, unsigned char secret[32])
     } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         log_error("store", "mailbox %s: seal secret missing", m->id);
     } else {
-        db_fail(m, "seal secret");
+        store_db_fail(m, "seal secret");
     }
     sqlite3_finalize(st);
     return res;
@@ -678,7 +480,7 @@ store_status store_check(store_mailbox *m, buf *report)
 {
     /* integrity_check reads every page, so it also proves that every page
      * decrypts and authenticates under the key (a torn or altered page fails). */
-    sqlite3_stmt *st = db_prepare(m, "PRAGMA integrity_check");
+    sqlite3_stmt *st = store_db_prepare(m, "PRAGMA integrity_check");
     if (!st) return STORE_ERROR;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -687,7 +489,7 @@ store_status store_check(store_mailbox *m, buf *report)
     }
     store_status res = STORE_OK;
     if (rc != SQLITE_DONE) {
-        db_fail(m, "integrity check");
+        store_db_fail(m, "integrity check");
         buf_printf(report, "%s\n", sqlite3_errmsg(m->db));
         res = STORE_ERROR;
     }
@@ -701,8 +503,8 @@ store_status store_folder_list(store_mailbox *m, store_folder **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = db_prepare(m,
-        "SELECT " FOLDER_COLS ", name FROM folders ORDER BY name");
+    sqlite3_stmt *st = store_db_prepare(m,
+        "SELECT " STORE_FOLDER_COLS ", name FROM folders ORDER BY name");
     if (!st) return STORE_ERROR;
     store_folder *v = NULL;
     size_t count = 0, cap = 0;
@@ -712,8 +514,8 @@ store_status store_folder_list(store_mailbox *m, store_folder **out, size_t *n)
             cap = cap ? cap * 2 : 16;
             v = xrealloc(v, cap * sizeof *v);
         }
-        folder_row f;
-        folder_row_read(st, 0, &f);
+        store_folder_row f;
+        store_folder_row_read(st, 0, &f);
         store_folder *o = &v[count++];
         memset(o, 0, sizeof *o);
         o->id = f.id;
@@ -721,11 +523,11 @@ store_status store_folder_list(store_mailbox *m, store_folder **out, size_t *n)
         o->uidvalidity = f.uidvalidity;
         o->uidnext = f.uidnext;
         o->highestmodseq = f.highestmodseq;
-        o->name = col_strdup(st, 6);
+        o->name = store_col_strdup(st, 6);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        db_fail(m, "folder list");
+        store_db_fail(m, "folder list");
         store_folders_free(v, count);
         return STORE_ERROR;
     }
@@ -756,18 +558,18 @@ store_status store_folder_status(store_mailbox *m, const char *name, store_folde
     if (nrc != MAILBOX_NAME_OK) return name_status(nrc);
     store_status res = STORE_ERROR;
     sqlite3_stmt *st = NULL;
-    if (tx_begin(m, 0) < 0) goto done;
-    folder_row f;
-    int found = folder_by_name(m, norm, &f);
+    if (store_tx_begin(m, 0) < 0) goto done;
+    store_folder_row f;
+    int found = store_folder_by_name(m, norm, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
-    st = db_prepare(m,
+    st = store_db_prepare(m,
         "SELECT count(*), coalesce(sum((flags & ?2) = 0), 0), coalesce(sum(uid >= ?3), 0),"
         " coalesce(sum(size), 0) FROM messages WHERE folder_id = ?1");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, f.id);
     sqlite3_bind_int(st, 2, MSG_FLAG_SEEN);
     sqlite3_bind_int64(st, 3, f.recent_uid);
-    if (sqlite3_step(st) != SQLITE_ROW) { db_fail(m, "folder status"); goto done; }
+    if (sqlite3_step(st) != SQLITE_ROW) { store_db_fail(m, "folder status"); goto done; }
     out->id = f.id;
     out->name = norm;
     norm = NULL;
@@ -781,11 +583,11 @@ store_status store_folder_status(store_mailbox *m, const char *name, store_folde
     out->size = (uint64_t)sqlite3_column_int64(st, 3);
     sqlite3_finalize(st);
     st = NULL;
-    if (tx_commit(m) < 0) { store_folder_clear(out); goto done; }
+    if (store_tx_commit(m) < 0) { store_folder_clear(out); goto done; }
     res = STORE_OK;
 done:
     sqlite3_finalize(st);
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(norm);
     return res;
 }
@@ -804,15 +606,15 @@ store_status store_folder_create(store_mailbox *m, const char *name, unsigned sp
     free(trimmed);
     if (nrc != MAILBOX_NAME_OK) return name_status(nrc);
     store_status res = STORE_ERROR;
-    if (tx_begin(m, 1) < 0) goto done;
+    if (store_tx_begin(m, 1) < 0) goto done;
     uint64_t modseq;
-    if (next_modseq(m, &modseq) < 0) goto done;
+    if (store_next_modseq(m, &modseq) < 0) goto done;
     res = folder_create_path(m, norm, 1, special_use, modseq);
     if (res != STORE_OK) goto done;
-    if (tx_commit(m) < 0) { res = STORE_ERROR; goto done; }
-    notify(m);
+    if (store_tx_commit(m) < 0) { res = STORE_ERROR; goto done; }
+    store_notify(m);
 done:
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(norm);
     return res;
 }
@@ -825,9 +627,9 @@ store_status store_folder_delete(store_mailbox *m, const char *name)
     store_status res = STORE_ERROR;
     sqlite3_stmt *st = NULL;
     if (mailbox_name_is_inbox(norm)) { res = STORE_NOPERM; goto done; }
-    if (tx_begin(m, 1) < 0) goto done;
-    folder_row f;
-    int found = folder_by_name(m, norm, &f);
+    if (store_tx_begin(m, 1) < 0) goto done;
+    store_folder_row f;
+    int found = store_folder_by_name(m, norm, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
     /* Children stay (RFC 3501 6.3.4): the deleted name then only exists as their
      * parent, which LIST shows as \Noselect. */
@@ -838,19 +640,19 @@ store_status store_folder_delete(store_mailbox *m, const char *name)
         "DELETE FROM folders WHERE id = ?",
     };
     for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
-        st = db_prepare(m, deletes[i]);
+        st = store_db_prepare(m, deletes[i]);
         if (!st) goto done;
         sqlite3_bind_int64(st, 1, f.id);
-        if (db_done(m, st, "folder delete") < 0) goto done;
+        if (store_db_done(m, st, "folder delete") < 0) goto done;
         sqlite3_finalize(st);
         st = NULL;
     }
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
-    notify(m);
+    store_notify(m);
 done:
     sqlite3_finalize(st);
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(norm);
     return res;
 }
@@ -858,7 +660,7 @@ done:
 /* RENAME INBOX (RFC 3501 6.3.5): a new folder `to` receives INBOX's messages with
  * uids 1..n in their order; INBOX keeps its UIDVALIDITY, and tombstones tell its
  * sessions the messages left. Inside a write transaction. */
-static store_status rename_inbox(store_mailbox *m, const folder_row *inbox, const char *to,
+static store_status rename_inbox(store_mailbox *m, const store_folder_row *inbox, const char *to,
                                  uint64_t modseq)
 {
     store_status res = folder_create_path(m, to, 1, 0, modseq);
@@ -867,18 +669,18 @@ static store_status rename_inbox(store_mailbox *m, const folder_row *inbox, cons
     sqlite3_stmt *tomb = NULL, *list = NULL, *move = NULL, *upd = NULL;
     int64_t *ids = NULL;
     size_t n = 0, cap = 0;
-    folder_row dst;
-    if (folder_by_name(m, to, &dst) != 1) goto done;
-    tomb = db_prepare(m,
+    store_folder_row dst;
+    if (store_folder_by_name(m, to, &dst) != 1) goto done;
+    tomb = store_db_prepare(m,
         "INSERT OR REPLACE INTO expunged(folder_id, uid, modseq)"
         " SELECT folder_id, uid, ?2 FROM messages WHERE folder_id = ?1");
-    list = db_prepare(m, "SELECT id FROM messages WHERE folder_id = ? ORDER BY uid");
-    move = db_prepare(m, "UPDATE messages SET folder_id = ?, uid = ?, modseq = ? WHERE id = ?");
-    upd = db_prepare(m, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?");
+    list = store_db_prepare(m, "SELECT id FROM messages WHERE folder_id = ? ORDER BY uid");
+    move = store_db_prepare(m, "UPDATE messages SET folder_id = ?, uid = ?, modseq = ? WHERE id = ?");
+    upd = store_db_prepare(m, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?");
     if (!tomb || !list || !move || !upd) goto done;
     sqlite3_bind_int64(tomb, 1, inbox->id);
     sqlite3_bind_int64(tomb, 2, (int64_t)modseq);
-    if (db_done(m, tomb, "rename inbox tombstones") < 0) goto done;
+    if (store_db_done(m, tomb, "rename inbox tombstones") < 0) goto done;
     sqlite3_bind_int64(list, 1, inbox->id);
     int rc;
     while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
@@ -888,22 +690,22 @@ static store_status rename_inbox(store_mailbox *m, const folder_row *inbox, cons
         }
         ids[n++] = sqlite3_column_int64(list, 0);
     }
-    if (rc != SQLITE_DONE) { db_fail(m, "rename inbox list"); goto done; }
+    if (rc != SQLITE_DONE) { store_db_fail(m, "rename inbox list"); goto done; }
     for (size_t i = 0; i < n; i++) {
         sqlite3_bind_int64(move, 1, dst.id);
         sqlite3_bind_int64(move, 2, (int64_t)i + 1);
         sqlite3_bind_int64(move, 3, (int64_t)modseq);
         sqlite3_bind_int64(move, 4, ids[i]);
-        if (db_done(m, move, "rename inbox move") < 0) goto done;
+        if (store_db_done(m, move, "rename inbox move") < 0) goto done;
     }
     sqlite3_bind_int64(upd, 1, (int64_t)n + 1);
     sqlite3_bind_int64(upd, 2, (int64_t)modseq);
     sqlite3_bind_int64(upd, 3, dst.id);
-    if (db_done(m, upd, "rename inbox dest") < 0) goto done;
+    if (store_db_done(m, upd, "rename inbox dest") < 0) goto done;
     sqlite3_bind_int64(upd, 1, inbox->uidnext);
     sqlite3_bind_int64(upd, 2, (int64_t)modseq);
     sqlite3_bind_int64(upd, 3, inbox->id);
-    if (db_done(m, upd, "rename inbox source") < 0) goto done;
+    if (store_db_done(m, upd, "rename inbox source") < 0) goto done;
     res = STORE_OK;
 done:
     free(ids);
@@ -927,23 +729,23 @@ store_status store_folder_rename(store_mailbox *m, const char *from, const char 
     char **names = NULL;
     size_t n = 0, cap = 0;
     int is_inbox = mailbox_name_is_inbox(src);
-    if (tx_begin(m, 1) < 0) goto done;
-    folder_row f, t;
-    int found = folder_by_name(m, src, &f);
+    if (store_tx_begin(m, 1) < 0) goto done;
+    store_folder_row f, t;
+    int found = store_folder_by_name(m, src, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
-    found = folder_by_name(m, dst, &t);
+    found = store_folder_by_name(m, dst, &t);
     if (found != 0) { res = found < 0 ? STORE_ERROR : STORE_EXISTS; goto done; }
     /* INBOX's children stay where they are (RFC 3501 6.3.5), so only other
      * folders can be renamed into themselves. */
     if (!is_inbox && mailbox_name_is_within(dst, src)) { res = STORE_NOPERM; goto done; }
     uint64_t modseq;
-    if (next_modseq(m, &modseq) < 0) goto done;
+    if (store_next_modseq(m, &modseq) < 0) goto done;
     if (is_inbox) {
         res = rename_inbox(m, &f, dst, modseq);
         if (res != STORE_OK) goto done;
     } else {
         /* The folder and everything below it, renamed by prefix. */
-        list = db_prepare(m,
+        list = store_db_prepare(m,
             "SELECT id, name FROM folders WHERE name = ?1"
             " OR (name > ?1 || '/' AND name < ?1 || '0')");
         if (!list) goto done;
@@ -964,35 +766,35 @@ store_status store_folder_rename(store_mailbox *m, const char *from, const char 
             names[n] = buf_steal(&nb, NULL);
             n++;
         }
-        if (rc != SQLITE_DONE) { db_fail(m, "rename list"); goto done; }
+        if (rc != SQLITE_DONE) { store_db_fail(m, "rename list"); goto done; }
         for (size_t i = 0; i < n; i++) {
             if (strlen(names[i]) > IMAP_MAILBOX_NAME_MAX ||
                 mailbox_name_depth(names[i]) > IMAP_MAILBOX_DEPTH_MAX) {
                 res = STORE_LIMIT;
                 goto done;
             }
-            folder_row x;
-            found = folder_by_name(m, names[i], &x);
+            store_folder_row x;
+            found = store_folder_by_name(m, names[i], &x);
             if (found != 0) { res = found < 0 ? STORE_ERROR : STORE_EXISTS; goto done; }
         }
         res = folder_create_path(m, dst, 0, 0, modseq);
         if (res != STORE_OK) goto done;
         res = STORE_ERROR;
-        ren = db_prepare(m, "UPDATE folders SET name = ? WHERE id = ?");
+        ren = store_db_prepare(m, "UPDATE folders SET name = ? WHERE id = ?");
         if (!ren) goto done;
         for (size_t i = 0; i < n; i++) {
             sqlite3_bind_text(ren, 1, names[i], -1, SQLITE_STATIC);
             sqlite3_bind_int64(ren, 2, ids[i]);
-            if (db_done(m, ren, "rename") < 0) goto done;
+            if (store_db_done(m, ren, "rename") < 0) goto done;
         }
     }
-    if (tx_commit(m) < 0) { res = STORE_ERROR; goto done; }
+    if (store_tx_commit(m) < 0) { res = STORE_ERROR; goto done; }
     res = STORE_OK;
-    notify(m);
+    store_notify(m);
 done:
     sqlite3_finalize(list);
     sqlite3_finalize(ren);
-    tx_rollback(m);
+    store_tx_rollback(m);
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     free(ids);
@@ -1007,13 +809,13 @@ store_status store_subscribe(store_mailbox *m, const char *name, int subscribe)
     int nrc = mailbox_name_normalize(name, &norm);
     if (nrc != MAILBOX_NAME_OK) return name_status(nrc);
     store_status res = STORE_ERROR;
-    sqlite3_stmt *st = db_prepare(m, subscribe
+    sqlite3_stmt *st = store_db_prepare(m, subscribe
         ? "INSERT OR IGNORE INTO subscriptions(name) VALUES (?)"
         : "DELETE FROM subscriptions WHERE name = ?");
     if (!st) goto done;
     sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
     /* One statement in autocommit mode: its own durable transaction. */
-    if (db_done(m, st, "subscribe") < 0) goto done;
+    if (store_db_done(m, st, "subscribe") < 0) goto done;
     /* Both directions are idempotent: clients unsubscribe names they just
      * deleted, and a NO there only produces an error dialog. */
     res = STORE_OK;
@@ -1027,7 +829,7 @@ store_status store_subscriptions(store_mailbox *m, char ***names, size_t *n)
 {
     *names = NULL;
     *n = 0;
-    sqlite3_stmt *st = db_prepare(m, "SELECT name FROM subscriptions ORDER BY name");
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT name FROM subscriptions ORDER BY name");
     if (!st) return STORE_ERROR;
     char **v = NULL;
     size_t count = 0, cap = 0;
@@ -1037,12 +839,12 @@ store_status store_subscriptions(store_mailbox *m, char ***names, size_t *n)
             cap = cap ? cap * 2 : 16;
             v = xrealloc(v, cap * sizeof *v);
         }
-        v[count++] = col_strdup(st, 0);
+        v[count++] = store_col_strdup(st, 0);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        db_fail(m, "subscriptions");
-        names_free(v, count);
+        store_db_fail(m, "subscriptions");
+        store_names_free(v, count);
         return STORE_ERROR;
     }
     *names = v;
@@ -1054,7 +856,7 @@ store_status store_keywords(store_mailbox *m, char ***names, size_t *n)
 {
     char **v;
     size_t count;
-    if (keywords_load(m, &v, &count) < 0) return STORE_ERROR;
+    if (store_keywords_load(m, &v, &count) < 0) return STORE_ERROR;
     /* Bits are handed out densely and never freed, so there are no gaps; keep
      * the promise of an array of strings even if a file says otherwise. */
     for (size_t i = 0; i < count; i++)
@@ -1082,21 +884,21 @@ static int collect_msgflags(store_mailbox *m, sqlite3_stmt *st, store_msgflags *
         f->keywords = (uint64_t)sqlite3_column_int64(st, 2);
         f->modseq = (uint64_t)sqlite3_column_int64(st, 3);
     }
-    if (rc != SQLITE_DONE) { db_fail(m, "message list"); return -1; }
+    if (rc != SQLITE_DONE) { store_db_fail(m, "message list"); return -1; }
     return 0;
 }
 
 /* Claims \Recent: returns the folder's recent mark and moves it to uidnext.
  * Inside a write transaction. */
-static int claim_recent(store_mailbox *m, const folder_row *f, uint32_t *first)
+static int claim_recent(store_mailbox *m, const store_folder_row *f, uint32_t *first)
 {
     *first = f->recent_uid;
     if (f->recent_uid >= f->uidnext) return 0;
-    sqlite3_stmt *st = db_prepare(m, "UPDATE folders SET recent_uid = ? WHERE id = ?");
+    sqlite3_stmt *st = store_db_prepare(m, "UPDATE folders SET recent_uid = ? WHERE id = ?");
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, f->uidnext);
     sqlite3_bind_int64(st, 2, f->id);
-    int r = db_done(m, st, "claim recent");
+    int r = store_db_done(m, st, "claim recent");
     sqlite3_finalize(st);
     return r;
 }
@@ -1110,9 +912,9 @@ store_status store_select(store_mailbox *m, const char *name, int claim, store_v
     store_status res = STORE_ERROR;
     sqlite3_stmt *st = NULL;
     /* Claiming writes; a plain EXAMINE only reads and never blocks a writer. */
-    if (tx_begin(m, claim) < 0) goto done;
-    folder_row f;
-    int found = folder_by_name(m, norm, &f);
+    if (store_tx_begin(m, claim) < 0) goto done;
+    store_folder_row f;
+    int found = store_folder_by_name(m, norm, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
     out->folder_id = f.id;
     out->uidvalidity = f.uidvalidity;
@@ -1120,18 +922,18 @@ store_status store_select(store_mailbox *m, const char *name, int claim, store_v
     out->highestmodseq = f.highestmodseq;
     out->first_recent_uid = f.recent_uid;
     if (claim && claim_recent(m, &f, &out->first_recent_uid) < 0) goto done;
-    st = db_prepare(m,
+    st = store_db_prepare(m,
         "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? ORDER BY uid");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, f.id);
     if (collect_msgflags(m, st, &out->msgs, &out->nmsgs) < 0) goto done;
     sqlite3_finalize(st);
     st = NULL;
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
 done:
     sqlite3_finalize(st);
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(norm);
     if (res != STORE_OK) store_view_clear(out);
     return res;
@@ -1155,12 +957,12 @@ store_status store_changes_since(store_mailbox *m, int64_t folder_id, uint64_t s
      * to be claimed (then look again, since a writer may have come in between). */
     int write = 0;
 again:
-    if (tx_begin(m, write) < 0) goto done;
-    folder_row f;
-    int found = folder_by_id(m, folder_id, &f);
+    if (store_tx_begin(m, write) < 0) goto done;
+    store_folder_row f;
+    int found = store_folder_by_id(m, folder_id, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
     if (claim && !write && f.recent_uid < f.uidnext) {
-        tx_rollback(m);
+        store_tx_rollback(m);
         write = 1;
         goto again;
     }
@@ -1168,7 +970,7 @@ again:
     out->uidnext = f.uidnext;
     if (claim && claim_recent(m, &f, &out->first_recent_uid) < 0) goto done;
     int64_t since = since_modseq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)since_modseq;
-    st = db_prepare(m,
+    st = store_db_prepare(m,
         "SELECT uid FROM expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, f.id);
@@ -1176,9 +978,9 @@ again:
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         uidset_add(&out->expunged, (uint32_t)sqlite3_column_int64(st, 0));
-    if (rc != SQLITE_DONE) { db_fail(m, "expunged list"); goto done; }
+    if (rc != SQLITE_DONE) { store_db_fail(m, "expunged list"); goto done; }
     sqlite3_finalize(st);
-    st = db_prepare(m,
+    st = store_db_prepare(m,
         "SELECT uid, flags, keywords, modseq FROM messages"
         " WHERE folder_id = ? AND modseq > ? ORDER BY uid");
     if (!st) goto done;
@@ -1187,11 +989,11 @@ again:
     if (collect_msgflags(m, st, &out->changed, &out->nchanged) < 0) goto done;
     sqlite3_finalize(st);
     st = NULL;
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
 done:
     sqlite3_finalize(st);
-    tx_rollback(m);
+    store_tx_rollback(m);
     if (res != STORE_OK) store_changes_clear(out);
     return res;
 }
@@ -1206,27 +1008,6 @@ void store_changes_clear(store_changes *c)
 
 /* --- Messages ------------------------------------------------------------------------ */
 
-static int load_body(store_mailbox *m, int64_t body_id, size_t size, buf *out)
-{
-    sqlite3_stmt *st = db_prepare(m, "SELECT data FROM bodies WHERE id = ?");
-    if (!st) return -1;
-    sqlite3_bind_int64(st, 1, body_id);
-    int r = -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const void *blob = sqlite3_column_blob(st, 0);
-        int blen = sqlite3_column_bytes(st, 0);
-        if (blob && mailbox_body_decompress(blob, (size_t)blen, size, out) == 0) r = 0;
-        else log_error("store", "mailbox %s: message body damaged", m->id);
-    } else if (rc == SQLITE_DONE) {
-        log_error("store", "mailbox %s: message body missing", m->id);
-    } else {
-        db_fail(m, "body read");
-    }
-    sqlite3_finalize(st);
-    return r;
-}
-
 store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsigned what,
                          store_msg *out)
 {
@@ -1234,8 +1015,8 @@ store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsi
     store_status res = STORE_ERROR;
     sqlite3_stmt *st = NULL;
     buf raw = BUF_INIT;
-    if (tx_begin(m, 0) < 0) goto done;
-    st = db_prepare(m,
+    if (store_tx_begin(m, 0) < 0) goto done;
+    st = store_db_prepare(m,
         "SELECT modseq, flags, keywords, internaldate, internaldate_tz, sentdate, size,"
         " envelope, body, bodystructure, sections, body_id"
         " FROM messages WHERE folder_id = ? AND uid = ?");
@@ -1244,12 +1025,12 @@ store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsi
     sqlite3_bind_int64(st, 2, uid);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        folder_row f;
-        int found = folder_by_id(m, folder_id, &f);
+        store_folder_row f;
+        int found = store_folder_by_id(m, folder_id, &f);
         res = found < 0 ? STORE_ERROR : found ? STORE_NOTFOUND : STORE_GONE;
         goto done;
     }
-    if (rc != SQLITE_ROW) { db_fail(m, "fetch"); goto done; }
+    if (rc != SQLITE_ROW) { store_db_fail(m, "fetch"); goto done; }
     out->uid = uid;
     out->modseq = (uint64_t)sqlite3_column_int64(st, 0);
     out->flags = (uint32_t)sqlite3_column_int(st, 1);
@@ -1258,9 +1039,9 @@ store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsi
     out->internaldate_tz = sqlite3_column_int(st, 4);
     out->sentdate = sqlite3_column_int64(st, 5);      /* NULL reads as 0 */
     out->size = (uint64_t)sqlite3_column_int64(st, 6);
-    if (what & STORE_FETCH_ENVELOPE) out->envelope = col_strdup(st, 7);
-    if (what & STORE_FETCH_BODY) out->body = col_strdup(st, 8);
-    if (what & STORE_FETCH_BODYSTRUCTURE) out->bodystructure = col_strdup(st, 9);
+    if (what & STORE_FETCH_ENVELOPE) out->envelope = store_col_strdup(st, 7);
+    if (what & STORE_FETCH_BODY) out->body = store_col_strdup(st, 8);
+    if (what & STORE_FETCH_BODYSTRUCTURE) out->bodystructure = store_col_strdup(st, 9);
     if (what & STORE_FETCH_SECTIONS) {
         int n = sqlite3_column_bytes(st, 10);
         const void *p = sqlite3_column_blob(st, 10);
@@ -1268,17 +1049,17 @@ store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsi
         out->sections_len = (size_t)n;
     }
     if (what & STORE_FETCH_RAW) {
-        if (load_body(m, sqlite3_column_int64(st, 11), out->size, &raw) < 0) goto done;
+        if (store_body_load(m, sqlite3_column_int64(st, 11), out->size, &raw) < 0) goto done;
         out->raw_len = raw.len;
         out->raw = buf_steal(&raw, NULL);
     }
     sqlite3_finalize(st);
     st = NULL;
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
 done:
     sqlite3_finalize(st);
-    tx_rollback(m);
+    store_tx_rollback(m);
     buf_free(&raw);
     if (res != STORE_OK) store_msg_clear(out);
     return res;
@@ -1358,13 +1139,13 @@ static void bind_buf_text(sqlite3_stmt *st, int col, buf *b)
  * the COMMIT. */
 static int origin_seen(store_mailbox *m, const char *origin)
 {
-    sqlite3_stmt *st = db_prepare(m, "SELECT 1 FROM imported WHERE origin = ?");
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT 1 FROM imported WHERE origin = ?");
     if (!st) return -1;
     sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), r;
     if (rc == SQLITE_ROW) r = 1;
     else if (rc == SQLITE_DONE) r = 0;
-    else { db_fail(m, "origin lookup"); r = -1; }
+    else { store_db_fail(m, "origin lookup"); r = -1; }
     sqlite3_finalize(st);
     return r;
 }
@@ -1403,13 +1184,13 @@ static store_status append_message(store_mailbox *m, const char *name, uint32_t 
         goto done;
     }
 
-    if (tx_begin(m, 1) < 0) goto done;
+    if (store_tx_begin(m, 1) < 0) goto done;
     if (origin) {
         int seen = origin_seen(m, origin);
         if (seen != 0) { res = seen < 0 ? STORE_ERROR : STORE_EXISTS; goto done; }
     }
-    folder_row f;
-    int found = folder_by_name(m, norm, &f);
+    store_folder_row f;
+    int found = store_folder_by_name(m, norm, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
     /* UIDs are 32-bit and uidnext must stay representable (RFC 3501 2.3.1.1). */
     if (f.uidnext >= UINT32_MAX) { res = STORE_LIMIT; goto done; }
@@ -1418,17 +1199,17 @@ static store_status append_message(store_mailbox *m, const char *name, uint32_t 
     if (res != STORE_OK) goto done;
     res = STORE_ERROR;
     uint64_t modseq;
-    if (next_modseq(m, &modseq) < 0) goto done;
+    if (store_next_modseq(m, &modseq) < 0) goto done;
 
-    st = db_prepare(m, "INSERT INTO bodies(refcount, size, data) VALUES (0, ?, ?)");
+    st = store_db_prepare(m, "INSERT INTO bodies(refcount, size, data) VALUES (0, ?, ?)");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, (int64_t)p.raw.len);
     sqlite3_bind_blob(st, 2, p.compressed.p, (int)p.compressed.len, SQLITE_STATIC);
-    if (db_done(m, st, "body insert") < 0) goto done;
+    if (store_db_done(m, st, "body insert") < 0) goto done;
     int64_t body_id = sqlite3_last_insert_rowid(m->db);
     sqlite3_finalize(st);
 
-    st = db_prepare(m,
+    st = store_db_prepare(m,
         "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, internaldate,"
         " internaldate_tz, sentdate, sentdate_tz, size, envelope, body, bodystructure,"
         " sections, body_id, hdr_from, hdr_to, hdr_cc, hdr_subject)"
@@ -1454,34 +1235,34 @@ static store_status append_message(store_mailbox *m, const char *name, uint32_t 
         if (p.hdr[i]) sqlite3_bind_text(st, 16 + i, p.hdr[i], -1, SQLITE_STATIC);
         else sqlite3_bind_null(st, 16 + i);
     }
-    if (db_done(m, st, "message insert") < 0) goto done;
+    if (store_db_done(m, st, "message insert") < 0) goto done;
     sqlite3_finalize(st);
 
-    st = db_prepare(m, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?");
+    st = store_db_prepare(m, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, (int64_t)f.uidnext + 1);
     sqlite3_bind_int64(st, 2, (int64_t)modseq);
     sqlite3_bind_int64(st, 3, f.id);
-    if (db_done(m, st, "folder uidnext") < 0) goto done;
+    if (store_db_done(m, st, "folder uidnext") < 0) goto done;
     sqlite3_finalize(st);
     st = NULL;
     if (origin) {
-        st = db_prepare(m, "INSERT INTO imported(origin, at) VALUES (?, ?)");
+        st = store_db_prepare(m, "INSERT INTO imported(origin, at) VALUES (?, ?)");
         if (!st) goto done;
         sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
-        if (db_done(m, st, "origin insert") < 0) goto done;
+        if (store_db_done(m, st, "origin insert") < 0) goto done;
         sqlite3_finalize(st);
         st = NULL;
     }
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
     if (uidvalidity_out) *uidvalidity_out = f.uidvalidity;
     if (uid_out) *uid_out = f.uidnext;
-    notify(m);
+    store_notify(m);
 done:
     sqlite3_finalize(st);
-    tx_rollback(m);
+    store_tx_rollback(m);
     parsed_free(&p);
     free(norm);
     return res;
@@ -1523,7 +1304,7 @@ static int collect_refs(store_mailbox *m, int64_t folder_id, const uidset *uids,
     *out = NULL;
     *n = 0;
     size_t cap = 0;
-    sqlite3_stmt *st = db_prepare(m,
+    sqlite3_stmt *st = store_db_prepare(m,
         "SELECT id, uid, flags, keywords FROM messages"
         " WHERE folder_id = ? AND uid BETWEEN ? AND ? ORDER BY uid");
     if (!st) return -1;
@@ -1550,7 +1331,7 @@ static int collect_refs(store_mailbox *m, int64_t folder_id, const uidset *uids,
             x->keywords = (uint64_t)sqlite3_column_int64(st, 3);
         }
         if (rc != SQLITE_DONE) {
-            db_fail(m, "message selection");
+            store_db_fail(m, "message selection");
             sqlite3_finalize(st);
             free(*out);
             *out = NULL;
@@ -1564,11 +1345,11 @@ static int collect_refs(store_mailbox *m, int64_t folder_id, const uidset *uids,
 
 static int set_folder_modseq(store_mailbox *m, int64_t folder_id, uint64_t modseq)
 {
-    sqlite3_stmt *st = db_prepare(m, "UPDATE folders SET highestmodseq = ? WHERE id = ?");
+    sqlite3_stmt *st = store_db_prepare(m, "UPDATE folders SET highestmodseq = ? WHERE id = ?");
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, (int64_t)modseq);
     sqlite3_bind_int64(st, 2, folder_id);
-    int r = db_done(m, st, "folder modseq");
+    int r = store_db_done(m, st, "folder modseq");
     sqlite3_finalize(st);
     return r;
 }
@@ -1577,18 +1358,18 @@ static int set_folder_modseq(store_mailbox *m, int64_t folder_id, uint64_t modse
 static int expunge_refs(store_mailbox *m, int64_t folder_id, const msg_ref *refs, size_t n,
                         uint64_t modseq)
 {
-    sqlite3_stmt *del = db_prepare(m, "DELETE FROM messages WHERE id = ?");
-    sqlite3_stmt *tomb = db_prepare(m,
+    sqlite3_stmt *del = store_db_prepare(m, "DELETE FROM messages WHERE id = ?");
+    sqlite3_stmt *tomb = store_db_prepare(m,
         "INSERT OR REPLACE INTO expunged(folder_id, uid, modseq) VALUES (?, ?, ?)");
     int r = -1;
     if (!del || !tomb) goto done;
     for (size_t i = 0; i < n; i++) {
         sqlite3_bind_int64(del, 1, refs[i].id);
-        if (db_done(m, del, "expunge") < 0) goto done;
+        if (store_db_done(m, del, "expunge") < 0) goto done;
         sqlite3_bind_int64(tomb, 1, folder_id);
         sqlite3_bind_int64(tomb, 2, refs[i].uid);
         sqlite3_bind_int64(tomb, 3, (int64_t)modseq);
-        if (db_done(m, tomb, "tombstone") < 0) goto done;
+        if (store_db_done(m, tomb, "tombstone") < 0) goto done;
     }
     r = set_folder_modseq(m, folder_id, modseq);
 done:
@@ -1614,9 +1395,9 @@ store_status store_flags(store_mailbox *m, int64_t folder_id, const uidset *uids
     size_t n = 0;
     store_msgflags *changed = NULL;
     size_t nchanged = 0;
-    if (tx_begin(m, 1) < 0) goto done;
-    folder_row f;
-    int found = folder_by_id(m, folder_id, &f);
+    if (store_tx_begin(m, 1) < 0) goto done;
+    store_folder_row f;
+    int found = store_folder_by_id(m, folder_id, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
     uint64_t kwmask;
     /* Removing a keyword nobody ever set must not spend a bit on it. */
@@ -1635,8 +1416,8 @@ store_status store_flags(store_mailbox *m, int64_t folder_id, const uidset *uids
         }
         if (nf == refs[i].flags && nk == refs[i].keywords) continue;
         if (modseq == 0) {
-            if (next_modseq(m, &modseq) < 0) goto done;
-            upd = db_prepare(m, "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?");
+            if (store_next_modseq(m, &modseq) < 0) goto done;
+            upd = store_db_prepare(m, "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE id = ?");
             if (!upd) goto done;
             changed = xcalloc(n - i, sizeof *changed);
         }
@@ -1644,7 +1425,7 @@ store_status store_flags(store_mailbox *m, int64_t folder_id, const uidset *uids
         sqlite3_bind_int64(upd, 2, (int64_t)nk);
         sqlite3_bind_int64(upd, 3, (int64_t)modseq);
         sqlite3_bind_int64(upd, 4, refs[i].id);
-        if (db_done(m, upd, "flags update") < 0) goto done;
+        if (store_db_done(m, upd, "flags update") < 0) goto done;
         changed[nchanged].uid = refs[i].uid;
         changed[nchanged].flags = nf;
         changed[nchanged].keywords = nk;
@@ -1652,15 +1433,15 @@ store_status store_flags(store_mailbox *m, int64_t folder_id, const uidset *uids
         nchanged++;
     }
     if (modseq && set_folder_modseq(m, folder_id, modseq) < 0) goto done;
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
-    if (nchanged) notify(m);
+    if (nchanged) store_notify(m);
     *out = changed;
     *nout = nchanged;
     changed = NULL;
 done:
     sqlite3_finalize(upd);
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(refs);
     free(changed);
     return res;
@@ -1673,24 +1454,24 @@ store_status store_expunge(store_mailbox *m, int64_t folder_id, const uidset *on
     store_status res = STORE_ERROR;
     msg_ref *refs = NULL;
     size_t n = 0;
-    if (tx_begin(m, 1) < 0) goto done;
-    folder_row f;
-    int found = folder_by_id(m, folder_id, &f);
+    if (store_tx_begin(m, 1) < 0) goto done;
+    store_folder_row f;
+    int found = store_folder_by_id(m, folder_id, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
     if (!only || only->n > 0) {
         if (collect_refs(m, folder_id, only, 1, &refs, &n) < 0) goto done;
     }
     if (n > 0) {
         uint64_t modseq;
-        if (next_modseq(m, &modseq) < 0) goto done;
+        if (store_next_modseq(m, &modseq) < 0) goto done;
         if (expunge_refs(m, folder_id, refs, n, modseq) < 0) goto done;
     }
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
     for (size_t i = 0; i < n; i++) uidset_add(expunged, refs[i].uid);
-    if (n) notify(m);
+    if (n) store_notify(m);
 done:
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(refs);
     return res;
 }
@@ -1707,19 +1488,19 @@ store_status store_copy(store_mailbox *m, int64_t folder_id, const uidset *uids,
     msg_ref *refs = NULL;
     size_t n = 0;
     uint32_t *src = NULL, *dst = NULL;
-    if (tx_begin(m, 1) < 0) goto done;
-    folder_row f, d;
-    int found = folder_by_id(m, folder_id, &f);
+    if (store_tx_begin(m, 1) < 0) goto done;
+    store_folder_row f, d;
+    int found = store_folder_by_id(m, folder_id, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
-    found = folder_by_name(m, norm, &d);
+    found = store_folder_by_name(m, norm, &d);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
     if (uids && uids->n > 0 && collect_refs(m, folder_id, uids, 0, &refs, &n) < 0) goto done;
     if (n > 0) {
         if ((uint64_t)d.uidnext + n >= UINT32_MAX) { res = STORE_LIMIT; goto done; }
         uint64_t modseq;
-        if (next_modseq(m, &modseq) < 0) goto done;
+        if (store_next_modseq(m, &modseq) < 0) goto done;
         /* The copy shares the source's body row (the trigger counts it). */
-        ins = db_prepare(m,
+        ins = store_db_prepare(m,
             "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, internaldate,"
             " internaldate_tz, sentdate, sentdate_tz, size, envelope, body, bodystructure,"
             " sections, body_id, hdr_from, hdr_to, hdr_cc, hdr_subject)"
@@ -1736,28 +1517,28 @@ store_status store_copy(store_mailbox *m, int64_t folder_id, const uidset *uids,
             sqlite3_bind_int64(ins, 2, dst[i]);
             sqlite3_bind_int64(ins, 3, (int64_t)modseq);
             sqlite3_bind_int64(ins, 4, refs[i].id);
-            if (db_done(m, ins, "copy") < 0) goto done;
+            if (store_db_done(m, ins, "copy") < 0) goto done;
         }
-        upd = db_prepare(m, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?");
+        upd = store_db_prepare(m, "UPDATE folders SET uidnext = ?, highestmodseq = ? WHERE id = ?");
         if (!upd) goto done;
         sqlite3_bind_int64(upd, 1, (int64_t)d.uidnext + (int64_t)n);
         sqlite3_bind_int64(upd, 2, (int64_t)modseq);
         sqlite3_bind_int64(upd, 3, d.id);
-        if (db_done(m, upd, "copy uidnext") < 0) goto done;
+        if (store_db_done(m, upd, "copy uidnext") < 0) goto done;
         if (move && expunge_refs(m, folder_id, refs, n, modseq) < 0) goto done;
     }
-    if (tx_commit(m) < 0) goto done;
+    if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
     out->uidvalidity = d.uidvalidity;
     out->src = src;
     out->dst = dst;
     out->n = n;
     src = dst = NULL;
-    if (n) notify(m);
+    if (n) store_notify(m);
 done:
     sqlite3_finalize(ins);
     sqlite3_finalize(upd);
-    tx_rollback(m);
+    store_tx_rollback(m);
     free(refs);
     free(src);
     free(dst);
@@ -1771,66 +1552,4 @@ void store_copyuid_clear(store_copyuid *c)
     free(c->src);
     free(c->dst);
     memset(c, 0, sizeof *c);
-}
-
-store_status store_search(store_mailbox *m, int64_t folder_id, const search_node *prog,
-                          uidset *result)
-{
-    uidset_clear(result);
-    if (!prog) return STORE_INVALID;
-    store_status res = STORE_ERROR;
-    sqlite3_stmt *st = NULL;
-    search_eval *ev = NULL;
-    char **kw = NULL;
-    size_t nkw = 0;
-    buf raw = BUF_INIT;
-    if (tx_begin(m, 0) < 0) goto done;
-    folder_row f;
-    int found = folder_by_id(m, folder_id, &f);
-    if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
-    if (keywords_load(m, &kw, &nkw) < 0) goto done;
-    ev = search_eval_new(prog, (const char *const *)kw, nkw);
-    if (!ev) { res = STORE_INVALID; goto done; }
-    st = db_prepare(m,
-        "SELECT uid, flags, keywords, internaldate, internaldate_tz, sentdate, sentdate_tz,"
-        " size, body_id FROM messages WHERE folder_id = ? ORDER BY uid");
-    if (!st) goto done;
-    sqlite3_bind_int64(st, 1, folder_id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        search_msg sm;
-        memset(&sm, 0, sizeof sm);
-        sm.uid = (uint32_t)sqlite3_column_int64(st, 0);
-        sm.flags = (uint32_t)sqlite3_column_int(st, 1);
-        sm.keywords = (uint64_t)sqlite3_column_int64(st, 2);
-        sm.internaldate = sqlite3_column_int64(st, 3);
-        sm.internaldate_tz = sqlite3_column_int(st, 4);
-        sm.has_sentdate = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        sm.sentdate = sqlite3_column_int64(st, 5);
-        sm.sentdate_tz = sqlite3_column_int(st, 6);
-        sm.size = (uint64_t)sqlite3_column_int64(st, 7);
-        search_match r = search_eval_msg(ev, &sm);
-        if (r == SEARCH_MATCH_UNKNOWN) {
-            /* Only now is the message worth decompressing. */
-            buf_reset(&raw);
-            if (load_body(m, sqlite3_column_int64(st, 8), (size_t)sm.size, &raw) < 0) goto done;
-            sm.raw = buf_cstr(&raw);
-            sm.raw_len = raw.len;
-            r = search_eval_msg(ev, &sm);
-        }
-        if (r == SEARCH_MATCH_YES) uidset_add(result, sm.uid);
-    }
-    if (rc != SQLITE_DONE) { db_fail(m, "search"); goto done; }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (tx_commit(m) < 0) goto done;
-    res = STORE_OK;
-done:
-    sqlite3_finalize(st);
-    tx_rollback(m);
-    search_eval_free(ev);
-    names_free(kw, nkw);
-    buf_free(&raw);
-    if (res != STORE_OK) uidset_clear(result);
-    return res;
 }

@@ -1,0 +1,226 @@
+/*
+ * store_db.c — SQLite helpers shared by the local store's files (store_internal.h):
+ * statements, transactions, the meta counters, folder rows, keyword names and
+ * message bodies.
+ *
+ * Each helper that fails logs by mailbox id and step, never content, and returns
+ * -1 or NULL. Transactions: a write transaction takes the write lock at once
+ * (BEGIN IMMEDIATE), see store_tx_begin.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "mailbox/mailbox_body.h"
+#include "store/store_internal.h"
+#include "store/store_watch.h"
+
+void store_db_fail(store_mailbox *m, const char *what)
+{
+    log_error("store", "mailbox %s: %s: %s", m->id, what, sqlite3_errmsg(m->db));
+}
+
+sqlite3_stmt *store_db_prepare(store_mailbox *m, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        store_db_fail(m, "prepare");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int store_db_exec(store_mailbox *m, const char *sql, const char *what)
+{
+    if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
+    store_db_fail(m, what);
+    return -1;
+}
+
+/* Steps a statement that returns no row (or whose rows we ignore); -1 logged. */
+int store_db_done(store_mailbox *m, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {}
+    if (rc != SQLITE_DONE) {
+        store_db_fail(m, what);
+        sqlite3_reset(st);
+        return -1;
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+/* A write transaction takes the write lock at once (BEGIN IMMEDIATE): a deferred
+ * one could read, then fail to upgrade with SQLITE_BUSY_SNAPSHOT in WAL mode,
+ * which busy_timeout does not retry. */
+int store_tx_begin(store_mailbox *m, int write)
+{
+    if (store_db_exec(m, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin") < 0) return -1;
+    m->in_tx = 1;
+    return 0;
+}
+
+int store_tx_commit(store_mailbox *m)
+{
+    if (store_db_exec(m, "COMMIT", "commit") < 0) return -1;
+    m->in_tx = 0;
+    return 0;
+}
+
+void store_tx_rollback(store_mailbox *m)
+{
+    if (!m->in_tx) return;
+    if (sqlite3_get_autocommit(m->db) == 0)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    m->in_tx = 0;
+}
+
+char *store_col_strdup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *p = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    return p ? xstrndup((const char *)p, (size_t)n) : xstrdup("");
+}
+
+int64_t store_meta_int(store_mailbox *m, const char *key, int *ok)
+{
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT value FROM meta WHERE key = ?");
+    int64_t v = 0;
+    *ok = 0;
+    if (!st) return 0;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) { v = sqlite3_column_int64(st, 0); *ok = 1; }
+    else store_db_fail(m, "meta read");
+    sqlite3_finalize(st);
+    return v;
+}
+
+int store_meta_set_int(store_mailbox *m, const char *key, int64_t v)
+{
+    sqlite3_stmt *st = store_db_prepare(m, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v);
+    int r = store_db_done(m, st, "meta write");
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* The next modseq of the mailbox file; inside a write transaction. */
+int store_next_modseq(store_mailbox *m, uint64_t *out)
+{
+    int ok;
+    int64_t v = store_meta_int(m, "modseq", &ok);
+    if (!ok) return -1;
+    if (store_meta_set_int(m, "modseq", v + 1) < 0) return -1;
+    *out = (uint64_t)v + 1;
+    return 0;
+}
+
+void store_notify(store_mailbox *m)
+{
+    store_watch_notify(m->id);
+}
+
+void store_folder_row_read(sqlite3_stmt *st, int base, store_folder_row *f)
+{
+    f->id = sqlite3_column_int64(st, base);
+    f->special_use = (unsigned)sqlite3_column_int(st, base + 1);
+    f->uidvalidity = (uint32_t)sqlite3_column_int64(st, base + 2);
+    f->uidnext = (uint32_t)sqlite3_column_int64(st, base + 3);
+    f->highestmodseq = (uint64_t)sqlite3_column_int64(st, base + 4);
+    f->recent_uid = (uint32_t)sqlite3_column_int64(st, base + 5);
+}
+
+/* 1 found, 0 not found, -1 error (logged). */
+int store_folder_by_name(store_mailbox *m, const char *name, store_folder_row *f)
+{
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT " STORE_FOLDER_COLS " FROM folders WHERE name = ?");
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), r;
+    if (rc == SQLITE_ROW) { store_folder_row_read(st, 0, f); r = 1; }
+    else if (rc == SQLITE_DONE) r = 0;
+    else { store_db_fail(m, "folder lookup"); r = -1; }
+    sqlite3_finalize(st);
+    return r;
+}
+
+int store_folder_by_id(store_mailbox *m, int64_t id, store_folder_row *f)
+{
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT " STORE_FOLDER_COLS " FROM folders WHERE id = ?");
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st), r;
+    if (rc == SQLITE_ROW) { store_folder_row_read(st, 0, f); r = 1; }
+    else if (rc == SQLITE_DONE) r = 0;
+    else { store_db_fail(m, "folder lookup"); r = -1; }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Keyword names by bit (gaps as NULL); inside a transaction. */
+int store_keywords_load(store_mailbox *m, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT bit, name FROM keywords WHERE bit >= 0 AND bit < 64 ORDER BY bit");
+    if (!st) return -1;
+    char **v = NULL;
+    size_t count = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t bit = (size_t)sqlite3_column_int(st, 0);
+        if (bit >= count) {
+            v = xrealloc(v, (bit + 1) * sizeof *v);
+            for (size_t i = count; i <= bit; i++) v[i] = NULL;
+            count = bit + 1;
+        }
+        v[bit] = store_col_strdup(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        store_db_fail(m, "keywords");
+        for (size_t i = 0; i < count; i++) free(v[i]);
+        free(v);
+        return -1;
+    }
+    *names = v;
+    *n = count;
+    return 0;
+}
+
+void store_names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+int store_body_load(store_mailbox *m, int64_t body_id, size_t size, buf *out)
+{
+    sqlite3_stmt *st = store_db_prepare(m, "SELECT data FROM bodies WHERE id = ?");
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, body_id);
+    int r = -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(st, 0);
+        int blen = sqlite3_column_bytes(st, 0);
+        if (blob && mailbox_body_decompress(blob, (size_t)blen, size, out) == 0) r = 0;
+        else log_error("store", "mailbox %s: message body damaged", m->id);
+    } else if (rc == SQLITE_DONE) {
+        log_error("store", "mailbox %s: message body missing", m->id);
+    } else {
+        store_db_fail(m, "body read");
+    }
+    sqlite3_finalize(st);
+    return r;
+}

@@ -1,0 +1,58 @@
+/*
+ * store_internal.h — what the files of the local store share (not for callers of
+ * store.h): the handle, the folder row, and the SQLite helpers of store_db.c.
+ *
+ * Every helper that can fail logs "mailbox <id>: <step>: <sqlite message>" and
+ * returns -1 (or NULL); callers only decide the store_status. None of them logs a
+ * folder name, keyword, address or message content.
+ */
+#ifndef SEALBOX_STORE_INTERNAL_H
+#define SEALBOX_STORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "util/buf.h"
+#include "store/store.h"
+
+struct store_mailbox {
+    sqlite3 *db;
+    char id[STORE_MAILBOX_ID_LEN + 1];
+    int in_tx;
+};
+
+typedef struct store_folder_row {
+    int64_t id;
+    unsigned special_use;
+    uint32_t uidvalidity, uidnext, recent_uid;
+    uint64_t highestmodseq;
+} store_folder_row;
+
+#define STORE_FOLDER_COLS "id, special_use, uidvalidity, uidnext, highestmodseq, recent_uid"
+
+void store_db_fail(store_mailbox *m, const char *what);
+sqlite3_stmt *store_db_prepare(store_mailbox *m, const char *sql);
+int store_db_exec(store_mailbox *m, const char *sql, const char *what);
+int store_db_done(store_mailbox *m, sqlite3_stmt *st, const char *what);
+
+int store_tx_begin(store_mailbox *m, int write);
+int store_tx_commit(store_mailbox *m);
+void store_tx_rollback(store_mailbox *m);
+
+char *store_col_strdup(sqlite3_stmt *st, int col);
+int64_t store_meta_int(store_mailbox *m, const char *key, int *ok);
+int store_meta_set_int(store_mailbox *m, const char *key, int64_t v);
+int store_next_modseq(store_mailbox *m, uint64_t *out);
+void store_notify(store_mailbox *m);
+
+void store_folder_row_read(sqlite3_stmt *st, int base, store_folder_row *f);
+int store_folder_by_name(store_mailbox *m, const char *name, store_folder_row *f);
+int store_folder_by_id(store_mailbox *m, int64_t id, store_folder_row *f);
+
+int store_keywords_load(store_mailbox *m, char ***names, size_t *n);
+void store_names_free(char **v, size_t n);
+int store_body_load(store_mailbox *m, int64_t body_id, size_t size, buf *out);
+
+#endif
