@@ -6,7 +6,8 @@
 #   make fuzz    build the libFuzzer targets (clang)
 #
 # Source layout mirrors DESIGN.md: every src/<layer>/*.c goes into one static library;
-# src/cmd/ holds the two programs. New files are picked up without editing this file.
+# src/cmd/ holds the two programs (sealbox*.c and cli.c make the admin CLI). New
+# files are picked up without editing this file.
 
 CC       ?= cc
 O        ?= build
@@ -73,7 +74,10 @@ $(O)/sealboxd: $(O)/obj/src/cmd/sealboxd.o $(LIB) $(SQLITE_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/sealbox: $(O)/obj/src/cmd/sealbox.o $(LIB) $(SQLITE_OBJ)
+# The admin CLI: sealbox.c (commands and dispatch), cli.c (shared helpers) and
+# one sealbox_<command>.c per larger command.
+CLI_SRC  := src/cmd/sealbox.c src/cmd/cli.c $(sort $(wildcard src/cmd/sealbox_*.c))
+$(O)/sealbox: $(CLI_SRC:%.c=$(O)/obj/%.o) $(LIB) $(SQLITE_OBJ)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
