@@ -36,6 +36,9 @@ typedef enum search_op {
     SEARCH_HEADER,       /* header `field` contains `value` ("" = field present) */
     SEARCH_BODY,         /* body text contains `value` */
     SEARCH_TEXT,         /* header or body contains `value` */
+    SEARCH_REGEX,        /* X-REGEX: `regex` matches `field` (a header name), or with
+                            `field` NULL the decoded text of the body (`number` 0) or of
+                            the header and body (`number` 1); see search_regex.h */
 } search_op;
 
 typedef struct search_node {
@@ -49,6 +52,9 @@ typedef struct search_node {
     uidset set;              /* SEARCH_UIDS / SEARCH_SEQSET */
     int star;                /* SEARCH_SEQSET: the set included '*' (resolved by the session) */
 } search_node;
+
+/* SEARCH_REGEX: `value` holds the pattern (UTF-8); the node is valid only when
+ * search_regex_validate() accepted it. */
 
 search_node *search_node_new(search_op op);
 void search_node_add_kid(search_node *parent, search_node *kid);

@@ -422,6 +422,9 @@ static search_match eval(search_eval *e, const cnode *c)
         if (contains(e->folded.p, e->folded.len, c)) return SEARCH_MATCH_YES;
         need_decoded(e);
         return yes_no(contains(e->decoded.p, e->decoded.len, c));
+    case SEARCH_REGEX:
+        /* Not produced by the IMAP parser yet (X-REGEX is not advertised). */
+        return SEARCH_MATCH_NO;
     }
     return SEARCH_MATCH_NO;
 }

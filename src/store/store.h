@@ -254,6 +254,29 @@ void store_copyuid_clear(store_copyuid *c);
 store_status store_search(store_mailbox *m, int64_t folder_id, const search_node *prog,
                           uidset *result);
 
+/* SORT and THREAD (RFC 5256): what the protocol layer needs of each message to
+ * order and thread them. Strings are UTF-8 (encoded words decoded), never NULL
+ * ("" when the header is absent). */
+typedef struct store_sortrec {
+    uint32_t uid;
+    int64_t internaldate;        /* ARRIVAL */
+    int64_t sentdate;            /* DATE: the Date: header in UTC; 0 when absent or unparsable */
+    uint64_t size;               /* SIZE: RFC822.SIZE */
+    char *subject;               /* the Subject header, decoded, unfolded */
+    char *from, *to, *cc;        /* addr-mailbox (local part) of the first address */
+    char *from_display, *to_display;  /* RFC 5957 DISPLAY: the first address's display
+                                        name, decoded; else its addr-spec */
+    char *message_id;            /* the first msg-id of Message-ID, "<...>" kept */
+    char *in_reply_to;           /* the In-Reply-To header, unfolded */
+    char *references;            /* the References header, unfolded */
+} store_sortrec;
+
+/* The sort records of the messages of the folder whose uid is in `uids` (every
+ * message when `uids` is NULL), ascending uid. */
+store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidset *uids,
+                                store_sortrec **out, size_t *n);
+void store_sortrecs_free(store_sortrec *r, size_t n);
+
 /* --- Change watch ----------------------------------------------------------------- */
 
 /* `fn(arg)` is called, on the committing thread and after the commit, whenever any

@@ -7,7 +7,7 @@
 
 #include "util/alloc.h"
 
-static void alloc_fail(size_t n)
+void xalloc_fail(size_t n)
 {
     fprintf(stderr, "sealbox: out of memory allocating %zu bytes\n", n);
     abort();
@@ -16,21 +16,21 @@ static void alloc_fail(size_t n)
 void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) alloc_fail(n);
+    if (!p) xalloc_fail(n);
     return p;
 }
 
 void *xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) alloc_fail(count * size);
+    if (!p) xalloc_fail(count * size);
     return p;
 }
 
 void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (!q) alloc_fail(n);
+    if (!q) xalloc_fail(n);
     return q;
 }
 

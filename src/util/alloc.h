@@ -11,6 +11,9 @@
 
 #include <stddef.h>
 
+/* For allocators of other libraries that return NULL: logs and aborts. */
+void xalloc_fail(size_t n) __attribute__((noreturn));
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -201,4 +201,15 @@
 /* Attachments listed in a webhook body. */
 #define WEBHOOK_ATTACHMENTS_MAX  100
 
+/* X-REGEX (search_regex.c). A pattern longer than this is refused before PCRE2
+ * sees it; parentheses nest no deeper than this (PCRE2's own default is 250). */
+#define SEARCH_REGEX_PATTERN_MAX 1024
+#define SEARCH_REGEX_NEST_MAX    50
+/* Work per subject: PCRE2's match limit (backtracking steps) and heap limit
+ * (KiB). A catastrophic pattern such as (a+)+$ over 30 'a's needs ~10^9 steps;
+ * this stops it after a few milliseconds, and the whole SEARCH answers NO. */
+#define SEARCH_REGEX_MATCH_LIMIT 2000000
+#define SEARCH_REGEX_DEPTH_LIMIT 10000
+#define SEARCH_REGEX_HEAP_KIB    (20 * 1024)
+
 #endif
