@@ -372,8 +372,34 @@ static void cmd_idle(imap_session *s, const char *tag)
     imap_session_updates(s, 1, 0);
     imap_flush(s);
     s->reply = IMAP_REPLY_NONE;
-    /* An IDLE session may sit for days: give back the page cache it holds. */
-    if (s->store) store_release_memory(s->store);
+}
+
+/* An IDLE session may sit for days. Its SQLite connection (schema, page cache,
+ * lookaside: most of a logged-in session's memory) is closed meanwhile and
+ * reopened with the key the session holds whenever the session wakes up (DONE,
+ * a change to report). The change watch is by mailbox id, not by handle, so
+ * nothing is missed while parked: updates are computed from the view's modseq. */
+static void session_store_park(imap_session *s)
+{
+    if (!s->store || s->wait != IMAP_WAIT_DONE || s->state == IMAP_STATE_LOGOUT) return;
+    store_close(s->store);
+    s->store = NULL;
+    s->store_parked = 1;
+}
+
+/* 0, or -1 when the mailbox does not open again (logged; the caller ends the
+ * session: the client reconnects). */
+static int session_store_unpark(imap_session *s)
+{
+    if (!s->store_parked) return 0;
+    s->store_parked = 0;
+    store_status st = store_open(s->srv->datadir, account_auth_mailbox_id(s->auth),
+                                 account_auth_key(s->auth), &s->store);
+    if (st == STORE_OK) return 0;
+    log_error("imap", "conn %llu: mailbox %s does not open again after IDLE: %s", s->id,
+              account_auth_mailbox_id(s->auth), store_strerror(st));
+    s->store = NULL;
+    return -1;
 }
 
 static void session_idle_line(imap_session *s, const char *line, size_t len)
@@ -695,6 +721,11 @@ void imap_on_event(conn *c, void **sessp, unsigned events)
         *sessp = NULL;
         return;
     }
+    if ((events & (CONN_EV_INPUT | CONN_EV_NOTIFY)) && session_store_unpark(s) < 0) {
+        session_bye(s, "Mailbox temporarily unavailable.");
+        imap_flush(s);
+        return;
+    }
     if ((events & CONN_EV_NOTIFY) && session_resume(s)) events |= CONN_EV_INPUT;
     if (events & CONN_EV_INPUT) session_input(s);
     if ((events & CONN_EV_NOTIFY) && s->wait == IMAP_WAIT_DONE && s->state == IMAP_STATE_SELECTED) {
@@ -704,4 +735,5 @@ void imap_on_event(conn *c, void **sessp, unsigned events)
     if ((events & CONN_EV_TIMEOUT) && !(events & CONN_EV_INPUT) && s->state != IMAP_STATE_LOGOUT)
         session_bye(s, "Autologout; idle for too long");
     imap_flush(s);
+    session_store_park(s);
 }

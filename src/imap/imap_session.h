@@ -218,7 +218,8 @@ typedef struct imap_session {
 
     /* Authenticated. */
     struct account_auth *auth;
-    store_mailbox *store;
+    store_mailbox *store;        /* NULL while parked (IDLE) */
+    int store_parked;            /* closed during IDLE; reopened by session_store_unpark */
     store_watch *watch;          /* holds a conn_ref while it exists */
     imap_keywords kw;
 

@@ -6,7 +6,9 @@ is given to exactly one session.
 The IDLE push must arrive within PUSH_TIMEOUT (1 s, scaled by SEALBOX_E2E_TIME_SCALE
 for sanitizer builds) of A's tagged OK.
 """
+import os
 import re
+import time
 
 from lib.helpers import append, fetch, norm_flags, select
 from lib.imapwire import fetch_map
@@ -244,3 +246,57 @@ def test_parallel_sessions_append_and_login_concurrently(server):
         bodies = sorted(v["BODY[TEXT]"] for v in m.values())
         assert bodies == sorted(b"body %d\r\n" % (1000 * k + i)
                                 for k in range(n_threads) for i in range(per_thread))
+
+
+def mailbox_fds(srv):
+    """How many descriptors sealboxd holds on mailbox files (not -wal/-shm)."""
+    n = 0
+    fd_dir = "/proc/%d/fd" % srv.proc.pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if "/mailboxes/" in target and target.endswith(".db"):
+            n += 1
+    return n
+
+
+def wait_fds(srv, want):
+    deadline = time.monotonic() + 2 * TIME_SCALE
+    while mailbox_fds(srv) != want and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return mailbox_fds(srv)
+
+
+def test_idle_session_closes_its_mailbox_file_and_reopens_it(fresh_server, connect):
+    """An IDLE session parks its SQLite connection (memory per idle session) and
+    reopens it for every change it reports and at DONE: nothing is missed.
+    (SQLite keeps a file's descriptors open while any connection in the process
+    has it open, so the count is checked while the IDLE session is alone.)"""
+    server = fresh_server(users={BOB: "idle-park-password"})
+    a = connect(BOB, srv=server)
+    create(a, "idle_park")
+    append(a, "idle_park", small(1))
+    a.cmd("LOGOUT")
+    assert wait_fds(server, 0) == 0, "a logged-out session closes its mailbox file"
+    b = connect(BOB, srv=server)
+    select(b, "idle_park")
+    assert wait_fds(server, 1) == 1, "one session: one descriptor on the mailbox file"
+    tag = start_idle(b)
+    assert wait_fds(server, 0) == 0, "the IDLE session still holds its mailbox file open"
+    for n in range(2, 4):
+        a = connect(BOB, srv=server)
+        append(a, "idle_park", small(n))
+        line = b.wait_for(lambda l, n=n: re.match(rb"\* %d EXISTS$" % n, l), PUSH_TIMEOUT)
+        assert line, "no '* %d EXISTS' while parked; got %r" % (n, b.seen)
+        if n == 3:
+            select(a, "idle_park")
+            assert a.cmd("STORE 1 +FLAGS (\\Deleted)").ok()
+            assert a.cmd("EXPUNGE").ok()
+            assert b.wait_for(lambda l: re.match(rb"\* 1 EXPUNGE$", l), PUSH_TIMEOUT), b.seen
+        a.cmd("LOGOUT")
+        assert wait_fds(server, 0) == 0, "parked again after reporting the change"
+    stop_idle(b, tag)
+    assert mailbox_fds(server) == 1, "DONE reopens the mailbox"
+    assert fetch(b, "2", "BODY.PEEK[]")[2]["BODY[]"] == small(3)
