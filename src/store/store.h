@@ -87,9 +87,6 @@ void store_close(store_mailbox *m);
 store_status store_destroy(const char *datadir, const char *mailbox_id);
 const char *store_mailbox_id(const store_mailbox *m);
 store_status store_seal_secret(store_mailbox *m, unsigned char secret[32]);
-/* Frees the memory the handle caches (its page cache) without closing it: for
- * sessions that will sit idle (IMAP IDLE). The next call reads pages again. */
-void store_release_memory(store_mailbox *m);
 /* PRAGMA integrity_check over the whole file: appends its lines ("ok" alone when
  * the file is sound) to `report`. STORE_OK means the check ran, not that it said ok. */
 store_status store_check(store_mailbox *m, buf *report);
@@ -222,6 +219,28 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
 store_status store_append_once(store_mailbox *m, const char *name, uint32_t flags,
                                int64_t internaldate, const char *msg, size_t len,
                                const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out);
+/* store_append_once with keywords too (import, src/transfer/): the message, its
+ * keywords and its origin are committed in one transaction. */
+store_status store_append_once_kw(store_mailbox *m, const char *name, uint32_t flags,
+                                  const char *const *keywords, size_t nkeywords,
+                                  int64_t internaldate, const char *msg, size_t len,
+                                  const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out);
+
+/* Group commit (SMTP delivery, issue 3): appends every message of `msgs` to
+ * folder `name` (no flags, INTERNALDATE msgs[i].internaldate) in ONE write
+ * transaction with one durable COMMIT. Each message is its own savepoint: one
+ * that fails gets its own status and leaves no trace, the others go on.
+ * STORE_OK when the COMMIT returned: then msgs[i].status (STORE_OK with uid,
+ * or why not) is final and every STORE_OK message is durable. Any other
+ * return: nothing of the batch was committed and every status says so. */
+typedef struct store_batch_msg {
+    const char *msg;
+    size_t len;
+    int64_t internaldate;
+    store_status status;          /* out */
+    uint32_t uid;                 /* out, with STORE_OK */
+} store_batch_msg;
+store_status store_append_batch(store_mailbox *m, const char *name, store_batch_msg *msgs, size_t n);
 
 typedef enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE } store_flag_mode;
 

@@ -471,11 +471,6 @@ store_status store_seal_secret(store_mailbox *m, unsigned char secret[32])
     return res;
 }
 
-void store_release_memory(store_mailbox *m)
-{
-    sqlite3_db_release_memory(m->db);
-}
-
 store_status store_check(store_mailbox *m, buf *report)
 {
     /* integrity_check reads every page, so it also proves that every page
@@ -1286,6 +1281,18 @@ store_status store_append_once(store_mailbox *m, const char *name, uint32_t flag
     if (uid_out) *uid_out = 0;
     if (!origin || !*origin || strlen(origin) > STORE_ORIGIN_MAX) return STORE_INVALID;
     return append_message(m, name, flags, NULL, 0, internaldate, 0, msg, len, origin,
+                          uidvalidity_out, uid_out);
+}
+
+store_status store_append_once_kw(store_mailbox *m, const char *name, uint32_t flags,
+                                  const char *const *keywords, size_t nkeywords,
+                                  int64_t internaldate, const char *msg, size_t len,
+                                  const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out)
+{
+    if (uidvalidity_out) *uidvalidity_out = 0;
+    if (uid_out) *uid_out = 0;
+    if (!origin || !*origin || strlen(origin) > STORE_ORIGIN_MAX) return STORE_INVALID;
+    return append_message(m, name, flags, keywords, nkeywords, internaldate, 0, msg, len, origin,
                           uidvalidity_out, uid_out);
 }
 
