@@ -120,13 +120,18 @@ fuzz: test-deps $(SQLITE_OBJ)
 # Sealbox vs Dovecot vs Dovecot+mail_crypt in one run (bench/README.md). Runs as root:
 # it installs dovecot-imapd if missing and starts private instances on loopback.
 .PHONY: bench-full
+# build-plain: the same code with unkeyed (plain SQLite) files, for the ChaCha20
+# overhead rows only (src/crypto/dbkey.c; it refuses to run outside bench/run).
+PLAIN_BUILD = $(MAKE) --no-print-directory O=build-plain EXTRA_CFLAGS=-DSEALBOX_BENCH_UNENCRYPTED all
 bench: all
-	@bench/run --build $(O)
+	@$(PLAIN_BUILD)
+	@bench/run --build $(O) --plain-build build-plain
 bench-full: all
-	@bench/run --full --build $(O)
+	@$(PLAIN_BUILD)
+	@bench/run --full --build $(O) --plain-build build-plain
 
 clean:
-	rm -rf $(O) build-asan build-fuzz
+	rm -rf $(O) build-asan build-fuzz build-plain
 distclean:
 	rm -rf build build-asan build-fuzz
 

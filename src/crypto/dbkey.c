@@ -3,13 +3,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "util/log.h"
 #include "crypto/dbkey.h"
 #include "crypto/secmem.h"
 
@@ -49,6 +52,30 @@ fail:
     return NULL;
 }
 
+#ifdef SEALBOX_BENCH_UNENCRYPTED
+/*
+ * The measurement-only build of bench/run's "ChaCha20 page-encryption overhead"
+ * rows (make O=build-plain EXTRA_CFLAGS=-DSEALBOX_BENCH_UNENCRYPTED): every file is
+ * left unkeyed, i.e. plain SQLite. It refuses to work unless the environment says
+ * SEALBOX_BENCH_UNENCRYPTED=1, so a stray copy cannot quietly write plaintext; and
+ * it cannot open a real (encrypted) data directory anyway: page 1 does not parse.
+ */
+int dbkey_apply(sqlite3 *db, const unsigned char key[DBKEY_LEN])
+{
+    (void)db;
+    (void)key;
+    const char *ok = getenv("SEALBOX_BENCH_UNENCRYPTED");
+    if (!ok || strcmp(ok, "1") != 0) {
+        log_error("crypto", "this is the UNENCRYPTED benchmark build: it refuses to open files "
+                  "unless SEALBOX_BENCH_UNENCRYPTED=1");
+        return -1;
+    }
+    static atomic_int warned;
+    if (!atomic_exchange(&warned, 1))
+        log_warn("crypto", "UNENCRYPTED benchmark build: files are written in plaintext");
+    return 0;
+}
+#else
 int dbkey_apply(sqlite3 *db, const unsigned char key[DBKEY_LEN])
 {
     const size_t len = 4 + 2 * DBKEY_LEN;
@@ -62,3 +89,4 @@ int dbkey_apply(sqlite3 *db, const unsigned char key[DBKEY_LEN])
     secmem_free(raw);
     return rc == SQLITE_OK ? 0 : -1;
 }
+#endif
