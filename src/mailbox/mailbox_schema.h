@@ -33,6 +33,19 @@
  *                                              sealed spool (store_append_once),
  *                                              recorded with the message
  *
+ * MIGRATION 3 (search and sort, see store/store_index.h)
+ *   body_sort(body_id PK, subject, from_mbox, to_mbox, cc_mbox, from_display,
+ *             to_display, message_id, in_reply_to, refs)
+ *   body_fts(hdr, body, f_from, f_to, f_cc, f_bcc, f_subject)
+ *                                              contentless FTS5 trigram index,
+ *                                              rowid = bodies.id
+ *   trigger bodies_index_unref                 drops both with their body
+ *   index messages_facts                       covering index of the message
+ *                                              facts SEARCH and SORT read
+ *   meta index_version = 0                     the store fills the indexes of
+ *                                              existing bodies at the next open
+ *                                              (parsing needs C, not SQL)
+ *
  * DIAGNOSTICS
  *   Returns 0, or -1 after logging (by mailbox id) what failed; a file written by
  *   a newer build (a version above MAILBOX_SCHEMA_VERSION) is refused with -1.
@@ -42,7 +55,7 @@
 
 #include <sqlite3.h>
 
-#define MAILBOX_SCHEMA_VERSION 2
+#define MAILBOX_SCHEMA_VERSION 3
 
 int mailbox_schema_migrate(sqlite3 *db, const char *mailbox_id);
 

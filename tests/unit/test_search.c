@@ -24,6 +24,8 @@
 #include "mailbox/msgflags.h"
 #include "search/search.h"
 #include "search/search_eval.h"
+#include "search/search_text.h"
+#include "mime/mime.h"
 #include "store/store.h"
 
 /* --- Building programs ------------------------------------------------------------------ */
@@ -218,6 +220,9 @@ static void folding_covers_common_scripts_and_keeps_bad_bytes(void **state)
         { "ẠẸ", "ạẹ" },
         { "ＡＢ", "ａｂ" },
         { "\xff\xc3(A", "\xff\xc3(a" },
+        /* NFD Latin is composed before folding (NFC), so it meets precomposed text. */
+        { "Cafe\xcc\x81 E\xcc\x88 n\xcc\x83 I\xcc\x87", "caf\xc3\xa9 \xc3\xab \xc3\xb1 \xc4\xb0" },
+        { "5\xcc\x81 \xcc\x81x", "5\xcc\x81 \xcc\x81x" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         buf b = BUF_INIT;
@@ -311,6 +316,76 @@ static void store_search_finds_uids_by_columns_and_text(void **state)
     rm_rf(dir);
 }
 
+/* --- Searchable text (search_text.c) ------------------------------------------------------ */
+
+static char *body_text(const char *msg)
+{
+    mime_part *root = mime_parse(msg, strlen(msg));
+    buf out = BUF_INIT;
+    search_text_body(msg, strlen(msg), root, &out);
+    mime_free(root);
+    buf_reserve(&out, 0);
+    out.p[out.len] = '\0';
+    return buf_steal(&out, NULL);
+}
+
+static void html_is_reduced_to_what_a_reader_sees(void **state)
+{
+    (void)state;
+    char *t = body_text("Content-Type: text/html\r\n\r\n"
+                        "<html><head><title>T</title><style>a{b:c}</style><SCRIPT type=x>if (a<b) x();</script>"
+                        "</head><body><p class=\"a>b\">one&amp;two&lt;three&gt; &quot;q&quot; &#65;&#x42;"
+                        "&bogus; a < b</p><!-- hidden --><div>fo<i>o</i></div>"
+                        "<br/>&#0;end</body></html>\r\n");
+    assert_string_equal(t, "\nT\n\none&two<three> \"q\" AB&bogus; a < b\n\nfoo\n\n\xef\xbf\xbd" "end\r\n\n");
+    free(t);
+}
+
+static void parts_are_decoded_and_named(void **state)
+{
+    (void)state;
+    char *t = body_text(
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nS=FC=DF\r\n"
+        "--b\r\nContent-Type: image/png; name=\"=?UTF-8?Q?b=C3=A4r?=.png\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "Subject: inner\r\n\r\ninner body\r\n"
+        "--b\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC%20plan.txt\r\n\r\nxx\r\n"
+        "--b--\r\n");
+    assert_string_equal(t, "S\xc3\xbc\xc3\x9f\n"
+                           "b\xc3\xa4r.png\n"
+                           "Subject: inner\n"
+                           "inner body\n"
+                           "\xe2\x82\xac plan.txt\n");
+    free(t);
+}
+
+static void header_text_decodes_and_normalises_addresses(void **state)
+{
+    (void)state;
+    const char hdr[] = "From: =?UTF-8?Q?Z=C3=BC?= <z (c) @ example.org>\r\n"
+                       "Subject: caf\xe9\x00x\r\n"
+                       "X-Long: a\r\n b\r\n\r\n";
+    buf out = BUF_INIT;
+    search_text_header(hdr, sizeof hdr - 1, &out);
+    assert_string_equal(buf_cstr(&out),
+                        "From: Z\xc3\xbc <z (c) @ example.org>\n"
+                        "From: Z\xc3\xbc <z@example.org>\n"
+                        "Subject: caf\xc3\xa9 x\n"
+                        "X-Long: a b\n");
+    buf_free(&out);
+    buf f[SEARCH_TEXT_NFIELDS];
+    memset(f, 0, sizeof f);
+    search_text_header_fields(hdr, sizeof hdr - 1, f);
+    assert_string_equal(buf_cstr(&f[0]), "Z\xc3\xbc <z (c) @ example.org>\nZ\xc3\xbc <z@example.org>\n");
+    assert_string_equal(buf_cstr(&f[4]), "caf\xc3\xa9 x\n");
+    assert_int_equal(f[1].len, 0);
+    for (int i = 0; i < SEARCH_TEXT_NFIELDS; i++) buf_free(&f[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +395,9 @@ int main(void)
         cmocka_unit_test(day_is_floored_in_the_given_zone),
         cmocka_unit_test(too_deep_a_program_is_refused),
         cmocka_unit_test(store_search_finds_uids_by_columns_and_text),
+        cmocka_unit_test(html_is_reduced_to_what_a_reader_sees),
+        cmocka_unit_test(parts_are_decoded_and_named),
+        cmocka_unit_test(header_text_decodes_and_normalises_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
