@@ -8,8 +8,10 @@
  * GRAMMAR
  *   RFC 3501 section 9, plus MOVE (RFC 6851), IDLE (RFC 2177), UNSELECT
  *   (RFC 3691), NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161), LITERAL+
- *   (RFC 7888), SASL-IR (RFC 4959), UID EXPUNGE (RFC 4315) and the STATUS items
- *   HIGHESTMODSEQ and SIZE. Command names and keywords are case-insensitive.
+ *   (RFC 7888), SASL-IR (RFC 4959), UID EXPUNGE (RFC 4315), the STATUS items
+ *   HIGHESTMODSEQ and SIZE, SEARCH RETURN (ESEARCH RFC 4731), "$" in sequence
+ *   sets (SEARCHRES RFC 5182), SORT and THREAD (RFC 5256, SORT=DISPLAY RFC 5957,
+ *   SORT RETURN: ESORT RFC 5267). Command names and keywords are case-insensitive.
  *   Deliberate leniencies: quoted strings may hold UTF-8 (valid sequences only);
  *   an APPEND date-time may have a one-digit day without the padding space;
  *   UID EXPUNGE takes a sequence-set ('*' allowed); an APPEND message may hold
@@ -283,6 +285,14 @@ static int lex_seqnum(imap_lex *lx, uint32_t *v)
 int imap_lex_seqset(imap_lex *lx, imap_seqset *out)
 {
     size_t cap = 0;
+    if (imap_lex_peek(lx) == '$') {
+        /* seq-last-command (RFC 5182 3): "$" stands alone, never in a list. */
+        lx->pos++;
+        out->last = 1;
+        int c = imap_lex_peek(lx);
+        if (c != ' ' && c != ')' && !imap_lex_at_eol(lx)) return imap_lex_fail(lx, "invalid sequence set");
+        return 0;
+    }
     for (;;) {
         uint32_t a, b;
         if (lex_seqnum(lx, &a) < 0) return -1;
@@ -898,9 +908,64 @@ static int parse_fetch(imap_lex *lx, imap_cmd *cmd)
 
 /* ---- Other extensions ----------------------------------------------------------------------- */
 
+/* search = "SEARCH" [search-return-opts] SP search-criteria (RFC 4731 3) */
 static int parse_search(imap_lex *lx, imap_cmd *cmd)
 {
-    return imap_search_parse(lx, &cmd->search, &cmd->charset);
+    if (imap_search_parse_return(lx, &cmd->esearch, &cmd->search_return) < 0) return -1;
+    return imap_search_parse(lx, &cmd->search, &cmd->charset, 0);
+}
+
+/* sort = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-criteria
+ * (RFC 5256 4, RETURN: ESORT RFC 5267)
+ * sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
+ * sort-criterion = ["REVERSE" SP] sort-key (DISPLAYFROM/DISPLAYTO: RFC 5957) */
+static int parse_sort(imap_lex *lx, imap_cmd *cmd)
+{
+    static const struct { const char *word; imap_sort_key key; } keys[] = {
+        { "ARRIVAL", IMAP_SORT_ARRIVAL }, { "CC", IMAP_SORT_CC }, { "DATE", IMAP_SORT_DATE },
+        { "FROM", IMAP_SORT_FROM }, { "SIZE", IMAP_SORT_SIZE }, { "SUBJECT", IMAP_SORT_SUBJECT },
+        { "TO", IMAP_SORT_TO }, { "DISPLAYFROM", IMAP_SORT_DISPLAYFROM },
+        { "DISPLAYTO", IMAP_SORT_DISPLAYTO },
+    };
+    char word[16];
+    /* ESORT (RFC 5267 3): sort = ["UID" SP] "SORT" [search-return-opts] SP ... */
+    if (imap_search_parse_return(lx, &cmd->esearch, &cmd->search_return) < 0) return -1;
+    if (imap_lex_sp(lx) < 0 || imap_lex_char(lx, '(', "( before sort criteria") < 0) return -1;
+    for (;;) {
+        int reverse = 0;
+        if (cmd->nsort >= IMAP_LIST_ITEMS_MAX) return imap_lex_fail(lx, "too many sort criteria");
+        if (imap_lex_word(lx, word, sizeof word, "sort criterion") < 0) return -1;
+        if (!strcasecmp(word, "REVERSE")) {
+            reverse = 1;
+            if (imap_lex_sp(lx) < 0 || imap_lex_word(lx, word, sizeof word, "sort criterion") < 0) return -1;
+        }
+        size_t i;
+        for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            if (!strcasecmp(word, keys[i].word)) break;
+        if (i == sizeof keys / sizeof keys[0]) return imap_lex_fail(lx, "unknown sort criterion");
+        if ((cmd->nsort & (cmd->nsort - 1)) == 0)
+            cmd->sort = xrealloc(cmd->sort, (cmd->nsort ? cmd->nsort * 2 : 1) * sizeof *cmd->sort);
+        cmd->sort[cmd->nsort].key = keys[i].key;
+        cmd->sort[cmd->nsort].reverse = reverse;
+        cmd->nsort++;
+        if (imap_lex_peek(lx) == ')') {
+            lx->pos++;
+            break;
+        }
+        if (imap_lex_sp(lx) < 0) return -1;
+    }
+    return imap_search_parse(lx, &cmd->search, &cmd->charset, 1);
+}
+
+/* thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria (RFC 5256 4) */
+static int parse_thread(imap_lex *lx, imap_cmd *cmd)
+{
+    char word[32];
+    if (imap_lex_sp(lx) < 0 || imap_lex_word(lx, word, sizeof word, "thread algorithm") < 0) return -1;
+    if (!strcasecmp(word, "ORDEREDSUBJECT")) cmd->thread = IMAP_THREAD_ORDEREDSUBJECT;
+    else if (!strcasecmp(word, "REFERENCES")) cmd->thread = IMAP_THREAD_REFERENCES;
+    else return imap_lex_fail(lx, "unknown thread algorithm");
+    return imap_search_parse(lx, &cmd->search, &cmd->charset, 1);
 }
 
 /* id = "ID" SP id_params_list; id_params_list = "(" #(string SP nstring) ")" / nil */
@@ -989,6 +1054,9 @@ static const struct cmd_def {
     { "NAMESPACE", IMAP_CMD_NAMESPACE, parse_none, NULL, NULL },
     { "ID", IMAP_CMD_ID, parse_id, NULL, NULL },
     { "ENABLE", IMAP_CMD_ENABLE, parse_enable, NULL, NULL },
+    { "SORT", IMAP_CMD_SORT, parse_sort, "UID SORT", parse_sort },
+    { "THREAD", IMAP_CMD_THREAD, parse_thread, "UID THREAD", parse_thread },
+    { "XBACKUP", IMAP_CMD_XBACKUP, parse_none, NULL, NULL },
 };
 
 static const struct cmd_def *cmd_lookup(const char *word)
@@ -1011,10 +1079,12 @@ static void strv_free(char **v, size_t n)
     free(v);
 }
 
-/* Frees the arguments, keeping tag, kind, uid and name. */
+/* Frees the arguments, keeping tag, kind, uid, name and search_return (a
+ * failed SEARCH RETURN (SAVE) resets $, RFC 5182 2.1). */
 static void cmd_clear_args(imap_cmd *cmd)
 {
-    imap_cmd keep = { .tag = cmd->tag, .kind = cmd->kind, .uid = cmd->uid, .name = cmd->name };
+    imap_cmd keep = { .tag = cmd->tag, .kind = cmd->kind, .uid = cmd->uid, .name = cmd->name,
+                      .search_return = cmd->search_return };
     free(cmd->mailbox);
     free(cmd->mailbox2);
     free(cmd->reference);
@@ -1029,6 +1099,7 @@ static void cmd_clear_args(imap_cmd *cmd)
     strv_free(cmd->keywords, cmd->nkeywords);
     search_node_free(cmd->search);
     free(cmd->charset);
+    free(cmd->sort);
     strv_free(cmd->params, cmd->nparams);
     *cmd = keep;
 }

@@ -97,6 +97,8 @@ typedef enum imap_cmd_kind {
     IMAP_CMD_CHECK, IMAP_CMD_CLOSE, IMAP_CMD_EXPUNGE, IMAP_CMD_SEARCH, IMAP_CMD_FETCH,
     IMAP_CMD_STORE, IMAP_CMD_COPY, IMAP_CMD_MOVE,
     IMAP_CMD_IDLE, IMAP_CMD_UNSELECT, IMAP_CMD_NAMESPACE, IMAP_CMD_ID, IMAP_CMD_ENABLE,
+    IMAP_CMD_SORT, IMAP_CMD_THREAD,
+    IMAP_CMD_XBACKUP,           /* Sealbox: back the mailbox up now (imap_cmd_backup.c) */
 } imap_cmd_kind;
 
 /* A sequence set as the client wrote it: numbers, ranges and '*'. The session
@@ -107,7 +109,35 @@ typedef struct imap_seqset {
                                  ("5:2" gives 2..5); '*' is IMAP_SEQ_STAR, so it is
                                  always hi. (The number 4294967295 reads the same as '*'.) */
     size_t n;
+    int last;                 /* "$": the saved search result (SEARCHRES, RFC 5182);
+                                 then n is 0 */
 } imap_seqset;
+
+/* A SEARCH_SEQSET node with this `number` stands for "$" (the session's saved
+ * result), not for sequence numbers. */
+#define IMAP_SEARCH_SAVED 1
+
+/* SEARCH RETURN options (ESEARCH RFC 4731, SEARCHRES RFC 5182). */
+#define IMAP_SEARCH_RETURN_MIN    0x01u
+#define IMAP_SEARCH_RETURN_MAX    0x02u
+#define IMAP_SEARCH_RETURN_ALL    0x04u
+#define IMAP_SEARCH_RETURN_COUNT  0x08u
+#define IMAP_SEARCH_RETURN_SAVE   0x10u
+
+/* SORT criteria (RFC 5256 3; DISPLAYFROM/DISPLAYTO RFC 5957). */
+typedef enum imap_sort_key {
+    IMAP_SORT_ARRIVAL, IMAP_SORT_CC, IMAP_SORT_DATE, IMAP_SORT_FROM, IMAP_SORT_SIZE,
+    IMAP_SORT_SUBJECT, IMAP_SORT_TO, IMAP_SORT_DISPLAYFROM, IMAP_SORT_DISPLAYTO,
+} imap_sort_key;
+
+typedef struct imap_sort_crit {
+    imap_sort_key key;
+    int reverse;
+} imap_sort_crit;
+
+typedef enum imap_thread_alg {
+    IMAP_THREAD_NONE = 0, IMAP_THREAD_ORDEREDSUBJECT, IMAP_THREAD_REFERENCES,
+} imap_thread_alg;
 
 typedef enum imap_fetch_kind {
     IMAP_FETCH_FLAGS, IMAP_FETCH_INTERNALDATE, IMAP_FETCH_RFC822_SIZE, IMAP_FETCH_ENVELOPE,
@@ -189,8 +219,15 @@ typedef struct imap_cmd {
 
     unsigned status_items;      /* STATUS */
 
-    search_node *search;        /* SEARCH program (an AND of the keys given) */
-    char *charset;              /* SEARCH CHARSET, uppercased, or NULL */
+    search_node *search;        /* SEARCH/SORT/THREAD program (an AND of the keys given) */
+    char *charset;              /* SEARCH CHARSET (SORT/THREAD: mandatory), uppercased, or NULL */
+    int esearch;                /* SEARCH RETURN (...) was given: answer ESEARCH */
+    unsigned search_return;     /* IMAP_SEARCH_RETURN_*; RETURN () is ALL. Kept by a
+                                   failed parse when SAVE was read, so the session can
+                                   reset $ (RFC 5182 2.1) */
+    imap_sort_crit *sort;       /* SORT criteria, in the order given */
+    size_t nsort;
+    imap_thread_alg thread;     /* THREAD algorithm */
 
     char **params;              /* ID: key,value pairs (NULL values as NULL; ID NIL gives
                                    none); ENABLE: capability names, uppercased */
@@ -200,7 +237,7 @@ typedef struct imap_cmd {
 /* Parses a framed command. Returns 0 and fills `cmd`, or -1 with a reason for the
  * BAD reply in `err` (cmd->tag is set if a tag could be read, else NULL: answer
  * "* BAD"). Unknown commands are IMAP_CMD_UNKNOWN with -1 ("unknown command").
- * `cmd` is overwritten (not freed) on entry. On -1 only tag, kind, uid and name are
+ * `cmd` is overwritten (not freed) on entry. On -1 only tag, kind, uid, name and search_return are
  * left set. Call imap_cmd_free after either result. */
 int imap_parse_command(const char *data, size_t len, imap_cmd *cmd, char *err, size_t errlen);
 void imap_cmd_free(imap_cmd *cmd);
@@ -240,7 +277,12 @@ int imap_lex_number(imap_lex *lx, uint32_t *out, const char *what);
 int imap_lex_seqset(imap_lex *lx, imap_seqset *out);
 int imap_lex_date(imap_lex *lx, int64_t *days);  /* search "date" -> days since epoch */
 int imap_header_name_ok(const char *s);          /* RFC 5322 ftext, non-empty */
-/* SEARCH arguments after the command name: [SP CHARSET SP astring] 1*(SP key). */
-int imap_search_parse(imap_lex *lx, search_node **out, char **charset);
+/* SEARCH arguments after the command name (or after SORT's criteria / THREAD's
+ * algorithm): [SP CHARSET SP astring] 1*(SP key); with charset_required
+ * (SORT, THREAD) SP astring 1*(SP key). */
+int imap_search_parse(imap_lex *lx, search_node **out, char **charset, int charset_required);
+/* [SP "RETURN" SP "(" [opt *(SP opt)] ")"] before the SEARCH criteria (RFC 4731,
+ * RFC 5182): sets *esearch and *ret (RETURN () is ALL). */
+int imap_search_parse_return(imap_lex *lx, int *esearch, unsigned *ret);
 
 #endif

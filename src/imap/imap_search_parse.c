@@ -1,11 +1,14 @@
 /*
- * imap_search_parse.c — the SEARCH key grammar (RFC 3501 6.4.4 and section 9)
- * into a search program (search/search.h).
+ * imap_search_parse.c — the SEARCH key grammar (RFC 3501 6.4.4 and section 9,
+ * SEARCHRES RFC 5182, our X-REGEX) into a search program (search/search.h),
+ * and SEARCH's RETURN options (ESEARCH RFC 4731, SEARCHRES RFC 5182).
  *
  * OFFERS
  *   imap_search_parse: [SP "CHARSET" SP astring] 1*(SP search-key) after the
- *   command name, into an AND node of the keys (always an AND at the top, even
- *   for one key), plus the charset uppercased (NULL when not given).
+ *   command name (SORT/THREAD: SP charset 1*(SP search-key)), into an AND node
+ *   of the keys (always an AND at the top, even for one key), plus the charset
+ *   uppercased (NULL when not given).
+ *   imap_search_parse_return: [SP "RETURN" SP "(" options ")"].
  *
  * MAPPING
  *   FROM TO CC BCC SUBJECT -> SEARCH_HEADER with that field name; HEADER f v ->
@@ -13,8 +16,11 @@
  *   OLD -> NOT(RECENT); UNSEEN etc. -> SEARCH_NOFLAGS; a sequence set ->
  *   SEARCH_SEQSET, UID set -> SEARCH_UIDS (both merged; '*' is stored as
  *   IMAP_SEQ_STAR (UINT32_MAX) in the set with star = 1, for the session to
- *   resolve); a parenthesised group -> an AND node; dates -> days since
- *   1970-01-01.
+ *   resolve); "$" and "UID $" -> SEARCH_SEQSET with number IMAP_SEARCH_SAVED
+ *   (the session substitutes its saved result); a parenthesised group -> an
+ *   AND node; dates -> days since 1970-01-01; X-REGEX TEXT p -> SEARCH_REGEX
+ *   number 1, X-REGEX BODY p -> number 0, X-REGEX HEADER f p -> field f
+ *   (value = the pattern, accepted by search_regex_validate).
  *
  * PROMISES
  *   Recursion is bounded: parentheses, NOT and OR each count one level of
@@ -33,11 +39,12 @@
 #include "util/limits.h"
 #include "mailbox/msgflags.h"
 #include "search/search.h"
+#include "search/search_regex.h"
 #include "imap/imap_parse.h"
 
 enum search_arg {
     ARG_NONE, ARG_STRING, ARG_HEADER, ARG_DATE, ARG_NUMBER, ARG_KEYWORD, ARG_SEQSET,
-    ARG_NEW, ARG_OLD, ARG_NOT, ARG_OR,
+    ARG_NEW, ARG_OLD, ARG_NOT, ARG_OR, ARG_REGEX,
 };
 
 static const struct search_key_def {
@@ -82,9 +89,37 @@ static const struct search_key_def {
     { "UNFLAGGED", ARG_NONE, SEARCH_NOFLAGS, MSG_FLAG_FLAGGED, NULL },
     { "UNKEYWORD", ARG_KEYWORD, SEARCH_UNKEYWORD, 0, NULL },
     { "UNSEEN", ARG_NONE, SEARCH_NOFLAGS, MSG_FLAG_SEEN, NULL },
+    { "X-REGEX", ARG_REGEX, SEARCH_REGEX, 0, NULL },
 };
 
 static int search_key(imap_lex *lx, search_node **out);
+
+/* X-REGEX (TEXT / BODY / HEADER field-name) SP astring: the pattern is checked
+ * here, so that a bad one is a BAD with PCRE2's reason (search/search_regex.h). */
+static int search_regex_key(imap_lex *lx, search_node *n)
+{
+    char where[16], why[160];
+    if (imap_lex_sp(lx) < 0 || imap_lex_word(lx, where, sizeof where, "X-REGEX target") < 0) return -1;
+    if (!strcasecmp(where, "TEXT")) {
+        n->number = 1;
+    } else if (!strcasecmp(where, "BODY")) {
+        n->number = 0;
+    } else if (!strcasecmp(where, "HEADER")) {
+        if (imap_lex_sp(lx) < 0 || imap_lex_astring(lx, &n->field, "header field name") < 0) return -1;
+        if (!imap_header_name_ok(n->field)) return imap_lex_fail(lx, "invalid header field name");
+    } else {
+        return imap_lex_fail(lx, "X-REGEX takes TEXT, BODY or HEADER");
+    }
+    if (imap_lex_sp(lx) < 0 || imap_lex_astring(lx, &n->value, "regular expression") < 0) return -1;
+    if (search_regex_validate(n->value, why, sizeof why) != 0) {
+        /* The reason goes into a BAD line: PCRE2's text is plain ASCII, but no
+         * control byte may ever reach the wire. */
+        for (char *p = why; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = ' ';
+        return imap_lex_fail(lx, why);
+    }
+    return 0;
+}
 
 static int search_nest(imap_lex *lx)
 {
@@ -95,10 +130,17 @@ static int search_nest(imap_lex *lx)
 /* A sequence set as a merged set; '*' kept as IMAP_SEQ_STAR and flagged. */
 static int search_set(imap_lex *lx, search_op op, search_node **out)
 {
-    imap_seqset seq = { NULL, 0 };
+    imap_seqset seq = { NULL, 0, 0 };
     if (imap_lex_seqset(lx, &seq) < 0) {
         free(seq.r);
         return -1;
+    }
+    if (seq.last) {
+        /* "$" and "UID $" both name the saved result (RFC 5182 2.2). */
+        search_node *d = search_node_new(SEARCH_SEQSET);
+        d->number = IMAP_SEARCH_SAVED;
+        *out = d;
+        return 0;
     }
     search_node *n = search_node_new(op);
     for (size_t i = 0; i < seq.n; i++) {
@@ -142,7 +184,7 @@ static int search_key(imap_lex *lx, search_node **out)
         *out = n;
         return 0;
     }
-    if (c == '*' || (c >= '0' && c <= '9')) return search_set(lx, SEARCH_SEQSET, out);
+    if (c == '*' || c == '$' || (c >= '0' && c <= '9')) return search_set(lx, SEARCH_SEQSET, out);
     if (imap_lex_word(lx, word, sizeof word, "search key") < 0) {
         if (lx->err) lx->err[0] = '\0';
         return imap_lex_fail(lx, imap_lex_at_eol(lx) ? "missing search key" : "unknown search key");
@@ -194,6 +236,9 @@ static int search_key(imap_lex *lx, search_node **out)
     case ARG_OLD:
         search_node_add_kid(n, search_node_new(SEARCH_RECENT));
         break;
+    case ARG_REGEX:
+        if (search_regex_key(lx, n) < 0) goto fail;
+        break;
     case ARG_NOT:
     case ARG_OR:
         if (search_nest(lx) < 0) goto fail;
@@ -211,20 +256,29 @@ fail:
     return -1;
 }
 
-int imap_search_parse(imap_lex *lx, search_node **out, char **charset)
+/* The charset astring, uppercased. */
+static int search_charset(imap_lex *lx, char **charset)
+{
+    if (imap_lex_astring(lx, charset, "charset") < 0) return -1;
+    for (char *s = *charset; *s; s++)
+        if (*s >= 'a' && *s <= 'z') *s = (char)(*s - 'a' + 'A');
+    return 0;
+}
+
+int imap_search_parse(imap_lex *lx, search_node **out, char **charset, int charset_required)
 {
     search_node *root = NULL;
     *out = NULL;
     *charset = NULL;
     if (imap_lex_sp(lx) < 0) return -1;
-    /* "CHARSET" is no search key, so seeing it first is unambiguous. */
-    if (lx->len - lx->pos > 7 && !strncasecmp(lx->p + lx->pos, "CHARSET", 7) &&
-        lx->p[lx->pos + 7] == ' ') {
+    if (charset_required) {
+        /* SORT and THREAD: search-criteria = charset 1*(SP search-key) (RFC 5256 4). */
+        if (search_charset(lx, charset) < 0 || imap_lex_sp(lx) < 0) goto fail;
+    } else if (lx->len - lx->pos > 7 && !strncasecmp(lx->p + lx->pos, "CHARSET", 7) &&
+               lx->p[lx->pos + 7] == ' ') {
+        /* "CHARSET" is no search key, so seeing it first is unambiguous. */
         lx->pos += 8;
-        if (imap_lex_astring(lx, charset, "charset") < 0) goto fail;
-        for (char *s = *charset; *s; s++)
-            if (*s >= 'a' && *s <= 'z') *s = (char)(*s - 'a' + 'A');
-        if (imap_lex_sp(lx) < 0) goto fail;
+        if (search_charset(lx, charset) < 0 || imap_lex_sp(lx) < 0) goto fail;
     }
     root = search_node_new(SEARCH_AND);
     if (search_keys_into(lx, root, 0) < 0) goto fail;
@@ -235,4 +289,41 @@ fail:
     free(*charset);
     *charset = NULL;
     return -1;
+}
+
+/* search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"
+ * (RFC 4731 3, RFC 4466 2.6); "RETURN" is no search key either. */
+int imap_search_parse_return(imap_lex *lx, int *esearch, unsigned *ret)
+{
+    static const struct { const char *word; unsigned bit; } opts[] = {
+        { "MIN", IMAP_SEARCH_RETURN_MIN }, { "MAX", IMAP_SEARCH_RETURN_MAX },
+        { "ALL", IMAP_SEARCH_RETURN_ALL }, { "COUNT", IMAP_SEARCH_RETURN_COUNT },
+        { "SAVE", IMAP_SEARCH_RETURN_SAVE },
+    };
+    char word[16];
+    size_t count = 0;
+    *esearch = 0;
+    *ret = 0;
+    if (lx->len - lx->pos < 9 || strncasecmp(lx->p + lx->pos, " RETURN (", 9) != 0) return 0;
+    lx->pos += 9;
+    *esearch = 1;
+    if (imap_lex_peek(lx) == ')') {
+        lx->pos++;
+        *ret = IMAP_SEARCH_RETURN_ALL;          /* RFC 4731 3.1: RETURN () is ALL */
+        return 0;
+    }
+    for (;;) {
+        if (++count > IMAP_LIST_ITEMS_MAX) return imap_lex_fail(lx, "too many search return options");
+        if (imap_lex_word(lx, word, sizeof word, "search return option") < 0) return -1;
+        size_t i;
+        for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
+            if (!strcasecmp(word, opts[i].word)) break;
+        if (i == sizeof opts / sizeof opts[0]) return imap_lex_fail(lx, "unknown search return option");
+        *ret |= opts[i].bit;
+        if (imap_lex_peek(lx) == ')') {
+            lx->pos++;
+            return 0;
+        }
+        if (imap_lex_sp(lx) < 0) return -1;
+    }
 }

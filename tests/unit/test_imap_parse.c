@@ -508,7 +508,9 @@ static void bad_commands_give_reason_and_keep_tag(void **state)
         { "a FETCH 1:0 FLAGS", "a", "invalid sequence set (zero)", IMAP_CMD_FETCH },
         { "a FETCH 1, FLAGS", "a", "invalid sequence set", IMAP_CMD_FETCH },
         { "a FETCH 1x FLAGS", "a", "invalid sequence set", IMAP_CMD_FETCH },
-        { "a FETCH $ FLAGS", "a", "invalid sequence set", IMAP_CMD_FETCH },
+        { "a FETCH $,1 FLAGS", "a", "invalid sequence set", IMAP_CMD_FETCH },
+        { "a FETCH 1,$ FLAGS", "a", "invalid sequence set", IMAP_CMD_FETCH },
+        { "a FETCH $:2 FLAGS", "a", "invalid sequence set", IMAP_CMD_FETCH },
         { "a FETCH 1 BINARY[]", "a", "unknown fetch attribute", IMAP_CMD_FETCH },
         { "a FETCH 1 BINARY.PEEK[1]", "a", "unknown fetch attribute", IMAP_CMD_FETCH },
         { "a FETCH 1 BINARY.SIZE[1]", "a", "unknown fetch attribute", IMAP_CMD_FETCH },
@@ -666,6 +668,7 @@ static void print_tree(buf *out, const search_node *n)
         [SEARCH_SINCE] = "SINCE", [SEARCH_SENTBEFORE] = "SENTBEFORE", [SEARCH_SENTON] = "SENTON",
         [SEARCH_SENTSINCE] = "SENTSINCE", [SEARCH_LARGER] = "LARGER", [SEARCH_SMALLER] = "SMALLER",
         [SEARCH_HEADER] = "HEADER", [SEARCH_BODY] = "BODY", [SEARCH_TEXT] = "TEXT",
+        [SEARCH_REGEX] = "REGEX",
     };
     buf_printf(out, "%s", ops[n->op]);
     switch (n->op) {
@@ -683,6 +686,10 @@ static void print_tree(buf *out, const search_node *n)
         buf_putc(out, '[');
         print_set(out, n);
         buf_putc(out, ']');
+        if (n->number) buf_printf(out, "(%lld)", (long long)n->number);
+        return;
+    case SEARCH_REGEX:
+        buf_printf(out, "(%s %lld \"%s\")", n->field ? n->field : "-", (long long)n->number, n->value);
         return;
     case SEARCH_FLAGS: case SEARCH_NOFLAGS:
         buf_putc(out, '(');
@@ -727,6 +734,15 @@ static void search_keys_build_the_expected_tree(void **state)
         { "CHARSET utf-8 TEXT x", "AND(TEXT(\"x\"))", "UTF-8" },
         { "charset \"US-ASCII\" ALL", "AND(ALL)", "US-ASCII" },
         { "((((ALL))))", "AND(AND(AND(AND(AND(ALL)))))", NULL },
+        /* "$" and "UID $" are the saved result (RFC 5182), number 1 */
+        { "$", "AND(SEQ[](1))", NULL },
+        { "UID $ OR $ 1", "AND(SEQ[](1) OR(SEQ[](1) SEQ[1]))", NULL },
+        { "NOT $", "AND(NOT(SEQ[](1)))", NULL },
+        /* X-REGEX: BODY number 0, TEXT number 1, HEADER the field */
+        { "X-REGEX TEXT \"fo+\\\\d\"", "AND(REGEX(- 1 \"fo+\\d\"))", NULL },
+        { "x-regex body ^abc$", "AND(REGEX(- 0 \"^abc$\"))", NULL },
+        { "X-REGEX HEADER Subject {6}\r\n(?-i)A", "AND(REGEX(Subject 0 \"(?-i)A\"))", NULL },
+        { "NOT X-REGEX HEADER X-Spam \"\" SEEN", "AND(NOT(REGEX(X-Spam 0 \"\")) FLAGS(SEEN))", NULL },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char line[512];
@@ -740,6 +756,155 @@ static void search_keys_build_the_expected_tree(void **state)
         if (rows[i].charset) CHECK_STR(line, c.charset, rows[i].charset);
         else assert_null(c.charset);
         buf_free(&t);
+        imap_cmd_free(&c);
+    }
+}
+
+static void search_return_options_fill_esearch_and_bits(void **state)
+{
+    static const struct { const char *line; int uid, esearch; unsigned ret; const char *charset; } rows[] = {
+        { "a SEARCH ALL", 0, 0, 0, NULL },
+        { "a SEARCH RETURN () ALL", 0, 1, IMAP_SEARCH_RETURN_ALL, NULL },
+        { "a SEARCH RETURN (MIN) ALL", 0, 1, IMAP_SEARCH_RETURN_MIN, NULL },
+        { "a UID SEARCH return (min max all count) SEEN", 1, 1,
+          IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX | IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT, NULL },
+        { "a SEARCH RETURN (SAVE) CHARSET UTF-8 ALL", 0, 1, IMAP_SEARCH_RETURN_SAVE, "UTF-8" },
+        { "a UID SEARCH RETURN (SAVE MIN) 1:*", 1, 1, IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN, NULL },
+        { "a SEARCH RETURN (COUNT COUNT) ALL", 0, 1, IMAP_SEARCH_RETURN_COUNT, NULL },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        imap_cmd c;
+        parse_ok(rows[i].line, &c);
+        CHECK_INT(rows[i].line, c.kind, IMAP_CMD_SEARCH);
+        CHECK_INT(rows[i].line, c.uid, rows[i].uid);
+        CHECK_INT(rows[i].line, c.esearch, rows[i].esearch);
+        CHECK_INT(rows[i].line, c.search_return, rows[i].ret);
+        if (rows[i].charset) CHECK_STR(rows[i].line, c.charset, rows[i].charset);
+        else assert_null(c.charset);
+        assert_non_null(c.search);
+        imap_cmd_free(&c);
+    }
+    static const struct { const char *line, *err; unsigned ret; } bad[] = {
+        { "a SEARCH RETURN (FOO) ALL", "unknown search return option", 0 },
+        { "a SEARCH RETURN (MIN ALL", "missing argument", IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_ALL },
+        { "a SEARCH RETURN (MIN)", "missing argument", IMAP_SEARCH_RETURN_MIN },
+        { "a SEARCH RETURN (MIN  MAX) ALL", "invalid search return option", IMAP_SEARCH_RETURN_MIN },
+        /* a failed parse keeps the options read, so the session can reset $ */
+        { "a SEARCH RETURN (SAVE) FOO", "unknown search key", IMAP_SEARCH_RETURN_SAVE },
+        { "a UID SEARCH RETURN (SAVE ALL) (SEEN", "missing argument", IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_ALL },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        imap_cmd c;
+        char err[128];
+        CHECK_INT(bad[i].line, parse_line(bad[i].line, &c, err, sizeof err), -1);
+        CHECK_STR(bad[i].line, err, bad[i].err);
+        CHECK_INT(bad[i].line, c.search_return, bad[i].ret);
+        assert_null(c.search);
+        imap_cmd_free(&c);
+    }
+}
+
+static void dollar_is_the_saved_result_in_message_sets(void **state)
+{
+    static const struct { const char *line; imap_cmd_kind kind; int uid; } rows[] = {
+        { "a FETCH $ FLAGS", IMAP_CMD_FETCH, 0 },
+        { "a UID FETCH $ (UID FLAGS)", IMAP_CMD_FETCH, 1 },
+        { "a STORE $ +FLAGS (\\Seen)", IMAP_CMD_STORE, 0 },
+        { "a UID STORE $ FLAGS.SILENT ()", IMAP_CMD_STORE, 1 },
+        { "a COPY $ Trash", IMAP_CMD_COPY, 0 },
+        { "a UID MOVE $ Trash", IMAP_CMD_MOVE, 1 },
+        { "a UID EXPUNGE $", IMAP_CMD_EXPUNGE, 1 },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        imap_cmd c;
+        parse_ok(rows[i].line, &c);
+        CHECK_INT(rows[i].line, c.kind, rows[i].kind);
+        CHECK_INT(rows[i].line, c.uid, rows[i].uid);
+        CHECK_INT(rows[i].line, c.seq.last, 1);
+        CHECK_INT(rows[i].line, c.seq.n, 0);
+        imap_cmd_free(&c);
+    }
+    imap_cmd c;
+    parse_ok("a FETCH 1:2 FLAGS", &c);
+    CHECK_INT("no $", c.seq.last, 0);
+    imap_cmd_free(&c);
+}
+
+static void sort_and_thread_take_criteria_and_mandatory_charset(void **state)
+{
+    imap_cmd c;
+    parse_ok("a SORT (SUBJECT REVERSE DATE) UTF-8 ALL", &c);
+    CHECK_INT("sort", c.kind, IMAP_CMD_SORT);
+    CHECK_STR("sort", c.name, "SORT");
+    CHECK_INT("sort", c.nsort, 2);
+    CHECK_INT("sort", c.sort[0].key, IMAP_SORT_SUBJECT);
+    CHECK_INT("sort", c.sort[0].reverse, 0);
+    CHECK_INT("sort", c.sort[1].key, IMAP_SORT_DATE);
+    CHECK_INT("sort", c.sort[1].reverse, 1);
+    CHECK_STR("sort", c.charset, "UTF-8");
+    assert_non_null(c.search);
+    imap_cmd_free(&c);
+
+    parse_ok("a uid sort (arrival cc date from size subject to displayfrom displayto reverse size) us-ascii SEEN FROM x", &c);
+    CHECK_STR("uid sort", c.name, "UID SORT");
+    CHECK_INT("uid sort", c.uid, 1);
+    CHECK_INT("uid sort", c.nsort, 10);
+    static const imap_sort_key keys[] = { IMAP_SORT_ARRIVAL, IMAP_SORT_CC, IMAP_SORT_DATE,
+        IMAP_SORT_FROM, IMAP_SORT_SIZE, IMAP_SORT_SUBJECT, IMAP_SORT_TO, IMAP_SORT_DISPLAYFROM,
+        IMAP_SORT_DISPLAYTO, IMAP_SORT_SIZE };
+    for (size_t i = 0; i < 10; i++) {
+        CHECK_INT("uid sort", c.sort[i].key, keys[i]);
+        CHECK_INT("uid sort", c.sort[i].reverse, i == 9);
+    }
+    CHECK_STR("uid sort", c.charset, "US-ASCII");
+    CHECK_INT("uid sort", c.search->nkids, 2);
+    imap_cmd_free(&c);
+
+    parse_ok("a UID SORT RETURN (MIN ALL) (REVERSE SIZE) UTF-8 ALL", &c);
+    CHECK_INT("esort", c.esearch, 1);
+    CHECK_INT("esort", c.search_return, IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_ALL);
+    CHECK_INT("esort", c.nsort, 1);
+    CHECK_INT("esort", c.sort[0].key, IMAP_SORT_SIZE);
+    CHECK_INT("esort", c.sort[0].reverse, 1);
+    imap_cmd_free(&c);
+    parse_ok("a SORT RETURN () (DATE) UTF-8 ALL", &c);
+    CHECK_INT("esort ()", c.search_return, IMAP_SEARCH_RETURN_ALL);
+    imap_cmd_free(&c);
+
+    parse_ok("a THREAD REFERENCES UTF-8 ALL", &c);
+    CHECK_INT("thread", c.kind, IMAP_CMD_THREAD);
+    CHECK_INT("thread", c.thread, IMAP_THREAD_REFERENCES);
+    CHECK_STR("thread", c.charset, "UTF-8");
+    imap_cmd_free(&c);
+    parse_ok("a UID THREAD orderedsubject \"iso-8859-1\" SUBJECT x", &c);
+    CHECK_STR("uid thread", c.name, "UID THREAD");
+    CHECK_INT("uid thread", c.thread, IMAP_THREAD_ORDEREDSUBJECT);
+    CHECK_STR("uid thread", c.charset, "ISO-8859-1");
+    imap_cmd_free(&c);
+
+    static const struct { const char *line, *err; } bad[] = {
+        { "a SORT (FOO) UTF-8 ALL", "unknown sort criterion" },
+        { "a SORT RETURN (FOO) (DATE) UTF-8 ALL", "unknown search return option" },
+        { "a SORT (DATE) RETURN (MIN) UTF-8 ALL", "unknown search key" },
+        { "a SORT () UTF-8 ALL", "invalid sort criterion" },
+        { "a SORT (REVERSE) UTF-8 ALL", "expected a space" },
+        { "a SORT (REVERSE REVERSE DATE) UTF-8 ALL", "unknown sort criterion" },
+        { "a SORT SUBJECT UTF-8 ALL", "expected ( before sort criteria" },
+        { "a SORT (DATE) ALL", "missing argument" },
+        { "a SORT (DATE)", "missing argument" },
+        { "a SORT (DATE) CHARSET UTF-8 ALL", "unknown search key" },
+        { "a THREAD FOO UTF-8 ALL", "unknown thread algorithm" },
+        { "a THREAD REFERENCES", "missing argument" },
+        { "a THREAD REFERENCES UTF-8", "missing argument" },
+        { "a THREAD", "missing argument" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[128];
+        CHECK_INT(bad[i].line, parse_line(bad[i].line, &c, err, sizeof err), -1);
+        CHECK_STR(bad[i].line, err, bad[i].err);
+        assert_null(c.sort);
+        assert_null(c.search);
+        assert_null(c.charset);
         imap_cmd_free(&c);
     }
 }
@@ -767,7 +932,19 @@ static void search_bad_keys_are_refused(void **state)
         { "SEEN)", "unexpected characters after the arguments" , 0 },
         { "CHARSET", "unknown search key" , 0 },
         { "CHARSET UTF-8", "missing argument" , 0 },
-        { "$", "unknown search key" , 0 },
+        { "$1", "invalid sequence set" , 0 },
+        { "UID $,2", "invalid sequence set" , 0 },
+        { "RETURN MIN ALL", "unknown search key" , 0 },
+        { "ALL RETURN (MIN)", "unknown search key" , 0 },
+        { "X-REGEX", "missing argument" , 0 },
+        { "X-REGEX TEXT", "missing argument" , 0 },
+        { "X-REGEX SUBJECT x", "X-REGEX takes TEXT, BODY or HEADER" , 0 },
+        { "X-REGEX HEADER \"\" x", "invalid header field name" , 0 },
+        { "X-REGEX HEADER Subject", "missing argument" , 0 },
+        { "X-REGEX BODY \"a(b\"", "invalid regular expression at offset 3: missing closing parenthesis" , 0 },
+        { "X-REGEX BODY \"(((((((((((((((((((((((((((((((((((((((((((((((((((x)))))))))))))))))))))))))))))))))))))))))))))))))))\"",
+          "invalid regular expression at offset 51: parentheses are too deeply nested", 0 },
+        { "X-REGEX TEXT \"*x\"", "invalid regular expression at offset 0: quantifier does not follow a repeatable item" , 0 },
         { "TEXT {3}\r\na\0b", "NUL in literal in search string", 14 },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -1282,6 +1459,9 @@ int main(void)
         cmocka_unit_test(bad_commands_give_reason_and_keep_tag),
         cmocka_unit_test(lists_are_bounded),
         cmocka_unit_test(search_keys_build_the_expected_tree),
+        cmocka_unit_test(search_return_options_fill_esearch_and_bits),
+        cmocka_unit_test(dollar_is_the_saved_result_in_message_sets),
+        cmocka_unit_test(sort_and_thread_take_criteria_and_mandatory_charset),
         cmocka_unit_test(search_bad_keys_are_refused),
         cmocka_unit_test(search_nesting_is_bounded),
         cmocka_unit_test(utf7_round_trips),

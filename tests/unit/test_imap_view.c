@@ -43,7 +43,7 @@ static void view_make(imap_view *v, const uint32_t *uids, size_t n, uint32_t fir
 
 static imap_seqset seqset_of(uid_range *r, size_t n)
 {
-    imap_seqset s = { r, n };
+    imap_seqset s = { r, n, 0 };
     return s;
 }
 
