@@ -6,7 +6,8 @@
  *
  * SUMMARY
  *   delivery_open(datadir, dir)            reads the server key; borrows `dir`
- *   delivery_rcpt_lookup(d, address)       RCPT time: ok / unknown / not ours
+ *   delivery_rcpt_lookup(d, address)       RCPT time: ok / unknown / not ours / full
+ *   delivery_rcpt_fits(d, rcpt, size)      RCPT time: room for SIZE= octets?
  *   delivery_store(d, rcpt, msg)           one copy, durable: live or spooled
  *   delivery_deliver(d, rcpts, n, msg)     every recipient, one copy per mailbox
  *   delivery_spool_drain(datadir, m)       spool -> INBOX of an open mailbox
@@ -32,7 +33,11 @@
  *     only the sealed blob is written, into a spool file that is itself
  *     encrypted with the server key (delivery/spool.h).
  *   - delivery_store returns success only after the copy is committed and
- *     fsynced (store_append / spool_append both promise that).
+ *     fsynced. Copies to one mailbox (or one spool) that arrive together are
+ *     committed together (group commit, delivery_group.h: one transaction,
+ *     one fsync, store_append_batch / spool_append_batch); each call still
+ *     returns only after the COMMIT that holds its own copy, and one copy's
+ *     failure is that copy's alone (a failed live copy is then sealed).
  *   - Draining imports each entry and records its spool origin in one mailbox
  *     transaction (store_append_once), then deletes the entry: a crash between
  *     the two leaves an entry the next drain recognises and deletes without
@@ -41,6 +46,15 @@
  *     the spool itself when a session has logged in meanwhile, so a message
  *     racing a login does not wait for the next login.
  *   - Logs name mailbox ids, never addresses or content.
+ *
+ * QUOTAS (delivery/quota.h)
+ *   The alias's quota comes with the lookup. delivery_rcpt_lookup answers
+ *   DELIVERY_RCPT_FULL when the mailbox is already at or over it;
+ *   delivery_deliver returns DELIVERY_DELIVER_FULL, storing and queueing
+ *   nothing, when no recipient that stores has room for the message, and
+ *   otherwise stores it for every recipient (a quota may be passed by that one
+ *   message: see smtp_session.c for why). Recipients with `store off` have no
+ *   quota to check.
  *
  * THREADS
  *   delivery_* may be called from many threads at once (the directory has its
@@ -76,6 +90,7 @@ typedef enum delivery_rcpt_status {
     DELIVERY_RCPT_UNKNOWN,      /* the domain is ours, the address is not an alias */
     DELIVERY_RCPT_RELAY,        /* not a domain of this directory: we do not relay */
     DELIVERY_RCPT_ERROR,        /* the directory failed (logged) */
+    DELIVERY_RCPT_FULL,         /* ours, but its mailbox is at or over its quota */
 } delivery_rcpt_status;
 
 typedef struct delivery_rcpt {
@@ -85,12 +100,16 @@ typedef struct delivery_rcpt {
      * address is kept in memory for the outbound jobs; it is never logged. */
     int no_store;                                      /* `store off` */
     int has_outbound;                                  /* forward or webhook set */
+    uint64_t quota;                                    /* bytes; 0 = none */
     char address[ADDRESS_MAX_LEN + 1];
 } delivery_rcpt;
 
 /* `address` as it came in RCPT TO ("Local@Example.ORG"; quoted or UTF-8 local
  * parts are never aliases here, see directory.h). */
 delivery_rcpt_status delivery_rcpt_lookup(delivery *d, const char *address, delivery_rcpt *out);
+/* 1 when r's mailbox has room for `size` more octets under its quota (or has
+ * no quota, or does not store), 0 when not. */
+int delivery_rcpt_fits(delivery *d, const delivery_rcpt *r, uint64_t size);
 
 typedef enum delivery_result {
     DELIVERY_FAILED = -1,
@@ -103,7 +122,10 @@ typedef enum delivery_result {
 delivery_result delivery_store(delivery *d, const delivery_rcpt *r, const char *msg, size_t len,
                                int64_t received);
 /* A copy for each recipient (one per mailbox id, however often it was named).
- * 0 when every copy is durable, -1 when any failed (the others stay stored). */
+ * 0 when every copy is durable, -1 when any failed (the others stay stored),
+ * DELIVERY_DELIVER_FULL when no recipient that stores has room under its
+ * quota and none forwards (nothing stored or queued). */
+#define DELIVERY_DELIVER_FULL (-2)
 int delivery_deliver(delivery *d, const delivery_rcpt *const *rcpts, size_t n, const char *msg,
                      size_t len, int64_t received);
 

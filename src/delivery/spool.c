@@ -193,6 +193,60 @@ spool_status spool_append(spool *s, int64_t received, const unsigned char *blob,
     return res;
 }
 
+/* One INSERT of a batch, inside its own savepoint. */
+static spool_status spool_batch_one(spool *s, sqlite3_stmt *ins, spool_batch_entry *e)
+{
+    if (e->len > (size_t)INT32_MAX) return SPOOL_ERROR;
+    if (spool_exec(s, "SAVEPOINT spool_entry", "savepoint") < 0) return SPOOL_ERROR;
+    sqlite3_bind_int64(ins, 1, e->received);
+    sqlite3_bind_blob(ins, 2, e->blob, (int)e->len, SQLITE_STATIC);
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    if (rc != SQLITE_DONE) {
+        spool_fail(s, "batch append");
+        if (sqlite3_get_autocommit(s->db) == 0)
+            sqlite3_exec(s->db, "ROLLBACK TO spool_entry; RELEASE spool_entry", NULL, NULL, NULL);
+        return SPOOL_ERROR;
+    }
+    e->id = sqlite3_last_insert_rowid(s->db);
+    if (spool_exec(s, "RELEASE spool_entry", "release") < 0) return SPOOL_ERROR;
+    return SPOOL_OK;
+}
+
+spool_status spool_append_batch(spool *s, spool_batch_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        e[i].status = SPOOL_ERROR;
+        e[i].id = 0;
+    }
+    if (n == 0) return SPOOL_OK;
+    sqlite3_stmt *ins = NULL;
+    if (spool_exec(s, "BEGIN IMMEDIATE", "batch begin") < 0) return SPOOL_ERROR;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO spool(received, blob) VALUES (?, ?)", -1, &ins, NULL) != SQLITE_OK) {
+        spool_fail(s, "prepare batch append");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return SPOOL_ERROR;
+    }
+    int lost = 0;
+    for (size_t i = 0; i < n && !lost; i++) {
+        e[i].status = spool_batch_one(s, ins, &e[i]);
+        lost = sqlite3_get_autocommit(s->db) != 0;
+    }
+    sqlite3_finalize(ins);
+    if (!lost) {
+        if (spool_exec(s, "COMMIT", "batch commit") == 0) return SPOOL_OK;
+        if (sqlite3_get_autocommit(s->db) == 0) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    /* Nothing of the batch is durable: each entry in its own transaction. */
+    log_warn("spool", "mailbox %s: a batch of %zu entries did not commit; appending one by one", s->id, n);
+    for (size_t i = 0; i < n; i++) {
+        e[i].id = 0;
+        e[i].status = spool_append(s, e[i].received, e[i].blob, e[i].len, &e[i].id);
+    }
+    return SPOOL_OK;
+}
+
 spool_status spool_next(spool *s, int64_t after, spool_entry *out)
 {
     memset(out, 0, sizeof *out);

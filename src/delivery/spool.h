@@ -5,6 +5,7 @@
  * SUMMARY
  *   spool_open(datadir, mailbox_id, server_key, create)   DATADIR/spool/<id>.db
  *   spool_append(s, received, blob)       adds a sealed blob, durably
+ *   spool_append_batch(s, entries, n)     adds many in one transaction: one fsync
  *   spool_next(s, after, entry)           the oldest entry with id > after
  *   spool_delete(s, id)                   removes one entry, durably
  *   spool_count(s)                        entries waiting
@@ -22,7 +23,9 @@
  *   secret key, stored inside its encrypted mailbox, does.
  *
  * PROMISES
- *   - spool_append and spool_delete return 0 only after their COMMIT (fsynced).
+ *   - spool_append and spool_delete return 0 only after their COMMIT (fsynced);
+ *     spool_append_batch reports an entry SPOOL_OK only after the one COMMIT
+ *     of its batch, and one entry's failure (its own savepoint) fails no other.
  *   - Ids only grow (AUTOINCREMENT never hands out an id again, even after the
  *     highest one was deleted), and the file's random uid makes spool_origin
  *     unique even if the file were removed and made anew: the drain can record
@@ -69,6 +72,19 @@ void spool_close(spool *s);
 
 spool_status spool_append(spool *s, int64_t received, const unsigned char *blob, size_t len,
                           int64_t *id_out);
+/* Group commit (delivery/delivery_group.c): every entry in one transaction,
+ * each in its own savepoint. Returns SPOOL_OK when done; then e[i].status is
+ * final (SPOOL_OK with e[i].id: durable). When SQLite loses the transaction or
+ * the COMMIT fails, the entries are appended one by one instead. SPOOL_ERROR
+ * (every status SPOOL_ERROR, nothing written) when no transaction begins. */
+typedef struct spool_batch_entry {
+    int64_t received;
+    const unsigned char *blob;
+    size_t len;
+    spool_status status;           /* out */
+    int64_t id;                    /* out, with SPOOL_OK */
+} spool_batch_entry;
+spool_status spool_append_batch(spool *s, spool_batch_entry *e, size_t n);
 spool_status spool_next(spool *s, int64_t after, spool_entry *out);
 void spool_entry_clear(spool_entry *e);
 /* Removing an id that is not (or no longer) there is SPOOL_OK. */

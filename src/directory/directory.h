@@ -11,6 +11,8 @@
  *   directory_alias_actions_get / _set    per-address store flag, forward
  *                                         targets, webhook URL (issue 3)
  *   directory_forward_list_normalise / directory_webhook_url_ok  (no database)
+ *   directory_alias_quota_set            the alias's quota in bytes (0 = none);
+ *                                        read back by directory_alias_lookup
  *
  *   This is an interface: directory_sqlite.c implements it on an embedded
  *   SQLite3MC file, DATADIR/directory.db, encrypted (chacha20) with the 32-byte
@@ -152,5 +154,11 @@ int directory_forward_list_normalise(const char *in, char *out, size_t outlen);
 /* 1 when url is an http:// or https:// URL with a host, printable ASCII, no
  * spaces, at most WEBHOOK_URL_MAX octets; 0 otherwise. */
 int directory_webhook_url_ok(const char *url);
+
+/* --- Quotas (delivery/quota.h counts the usage) --------------------------------------- */
+
+/* Sets aliases.quota (bytes; 0 = none). DIR_NOTFOUND for an unknown alias,
+ * DIR_INVALID for a malformed address or a quota over INT64_MAX. */
+directory_status directory_alias_quota_set(directory *d, const char *address, uint64_t quota);
 
 #endif

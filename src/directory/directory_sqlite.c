@@ -761,3 +761,25 @@ done:
     free(fwd);
     return res;
 }
+
+/* --- Quotas ------------------------------------------------------------------------------ */
+
+directory_status directory_alias_quota_set(directory *d, const char *address, uint64_t quota)
+{
+    char addr[ADDRESS_MAX_LEN + 1];
+    if (directory_address_normalise(address, addr, sizeof addr) < 0 || quota > (uint64_t)INT64_MAX)
+        return DIR_INVALID;
+    directory_status res = DIR_ERROR;
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *st = dir_prepare(d, "UPDATE aliases SET quota = ? WHERE address = ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)quota);
+        sqlite3_bind_text(st, 2, addr, -1, SQLITE_STATIC);
+        /* One statement in autocommit mode: its own durable transaction. */
+        if (dir_step_done(d, st, "quota set") == SQLITE_DONE)
+            res = sqlite3_changes(d->db) == 1 ? DIR_OK : DIR_NOTFOUND;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return res;
+}

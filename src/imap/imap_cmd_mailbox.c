@@ -34,7 +34,9 @@
 #include "util/log.h"
 #include "store/store.h"
 #include "mailbox/mailbox_name.h"
+#include "delivery/quota.h"
 #include "imap/imap_parse.h"
+#include "imap/imap_server.h"
 #include "imap/imap_session.h"
 
 void imap_cmd_select(imap_session *s, imap_cmd *cmd)
@@ -291,6 +293,12 @@ void imap_cmd_append(imap_session *s, imap_cmd *cmd)
     }
     if (cmd->message_len > IMAP_APPEND_MAX) {
         imap_set_reply(s, IMAP_REPLY_NO, "TOOBIG", "Message too large.");
+        free(name);
+        return;
+    }
+    /* RFC 9208 OVERQUOTA: the address's quota (directory) against its files. */
+    if (quota_check_session(s->srv->acc, s->auth, cmd->message_len)) {
+        imap_reply_store(s, STORE_OVERQUOTA, 0);
         free(name);
         return;
     }

@@ -10,7 +10,8 @@
  *   CONN_EV_TIMEOUT   "421 4.4.2" and close
  *   CONN_EV_CLOSED    frees the session (and with it any half-received message)
  *
- * The backend: RCPT -> delivery_rcpt_lookup; the message -> delivery_deliver
+ * The backend: RCPT -> delivery_rcpt_lookup (and delivery_rcpt_fits for a
+ * declared SIZE); the message -> delivery_deliver
  * with the time of receipt. A recipient record is a heap copy of
  * delivery_rcpt (mailbox id, sealing public key, address and actions).
  */
@@ -49,18 +50,27 @@ static smtp_rcpt_status backend_rcpt(void *arg, const char *address, void **hand
         return SMTP_RCPT_UNKNOWN;
     case DELIVERY_RCPT_RELAY:
         return SMTP_RCPT_RELAY;
+    case DELIVERY_RCPT_FULL:
+        return SMTP_RCPT_FULL;
     case DELIVERY_RCPT_ERROR:
         break;
     }
     return SMTP_RCPT_TEMPFAIL;
 }
 
+static int backend_fits(void *arg, void *handle, uint64_t size)
+{
+    smtp_server *srv = arg;
+    return delivery_rcpt_fits(srv->dlv, handle, size);
+}
+
 static int backend_deliver(void *arg, void *const *handles, size_t n, const char *msg, size_t len,
                            const char *id)
 {
     smtp_server *srv = arg;
-    return delivery_deliver(srv->dlv, (const delivery_rcpt *const *)handles, n, msg, len,
-                            (int64_t)time(NULL));
+    int rc = delivery_deliver(srv->dlv, (const delivery_rcpt *const *)handles, n, msg, len,
+                              (int64_t)time(NULL));
+    return rc == DELIVERY_DELIVER_FULL ? SMTP_DELIVER_FULL : rc;
 }
 
 static void backend_release(void *arg, void *handle)
@@ -118,7 +128,7 @@ void smtp_on_event(conn *c, void **sessp, unsigned events)
     if (events & CONN_EV_OPEN) {
         smtp_server *srv = conn_handler_arg(c);
         smtp_config cfg = { srv->hostname, srv->max_message_size, NULL };
-        smtp_backend be = { srv, backend_rcpt, backend_deliver, backend_release };
+        smtp_backend be = { srv, backend_rcpt, backend_deliver, backend_release, backend_fits };
         sc = xcalloc(1, sizeof *sc);
         sc->s = smtp_session_new(&cfg, &be, conn_peer_ip(c), conn_is_tls(c), conn_tls_available(c),
                                  (unsigned long long)conn_id(c));

@@ -27,6 +27,18 @@
  *   - The trace header "for <address>" is written only for a single recipient,
  *     so one recipient's copy never names the others.
  *   - <postmaster> without a domain (RFC 5321 4.5.1) is postmaster@<hostname>.
+ *   - Quotas (RFC 3463 X.2.2 "mailbox full"): a recipient whose mailbox is
+ *     over its quota, or cannot take the SIZE declared at MAIL (RFC 1870 6.2),
+ *     is refused at RCPT with "452 4.2.2": temporary, so the sender retries
+ *     while the owner makes room, and per recipient, so the others still get
+ *     the message. After DATA/BDAT there is one reply for the whole message.
+ *     When no recipient can take it: "552 5.2.2", nothing stored (RFC 5321
+ *     4.2.3: 552 "exceeded storage allocation"). When only some cannot, it is
+ *     stored for all and "250" sent: a 5xx would bounce it for those with
+ *     room, a 4xx would make the client send it to them again. So a quota may
+ *     be passed by this one message; the next RCPT to that mailbox gets 452.
+ *     Senders that declare SIZE (every MTA does) never get that far: their
+ *     over-quota recipients were refused at RCPT.
  *
  * DIAGNOSTICS
  *   Nothing fails here except what the backend reports; allocation failure
@@ -82,6 +94,8 @@
 #define R_RCPT_TEMP     "451 4.3.0 Error: temporary failure, try again later"
 #define R_TOO_MANY      "452 4.5.3 Error: too many recipients"
 #define R_DELIVER_FAIL  "451 4.3.0 Error: delivery failed, try again later"
+#define R_RCPT_FULL     "452 4.2.2 Mailbox full"
+#define R_MSG_FULL      "552 5.2.2 Mailbox full"
 
 /* Random bytes of a message id (16 hex characters in replies and logs). */
 #define SMTP_ID_BYTES 8
@@ -114,6 +128,7 @@ struct smtp_session {
     int in_mail;
     smtp_path sender;
     int smtputf8;
+    uint64_t declared_size;  /* SIZE= of MAIL (RFC 1870); 0 when none */
     void **rcpts;
     size_t nrcpts;
     char first_rcpt[SMTP_MAILBOX_MAX + 1];
@@ -175,6 +190,7 @@ static void transaction_reset(smtp_session *s)
     s->nrcpts = 0;
     s->in_mail = 0;
     s->smtputf8 = 0;
+    s->declared_size = 0;
     memset(&s->sender, 0, sizeof s->sender);
     s->first_rcpt[0] = '\0';
     s->id[0] = '\0';
@@ -272,6 +288,10 @@ static void message_finish(smtp_session *s, buf *out)
             log_info("smtp", "conn %llu %s: message %s stored for %zu recipient(s), %zu octets",
                      s->log_id, s->ip, s->id, s->nrcpts, s->msg.len);
             replyf(s, out, "250 2.0.0 Ok: stored as %s", s->id);
+        } else if (rc == SMTP_DELIVER_FULL) {
+            log_info("smtp", "conn %llu %s: message %s refused: every recipient over quota",
+                     s->log_id, s->ip, s->id);
+            reply(s, out, R_MSG_FULL);
         } else {
             log_warn("smtp", "conn %llu %s: message %s: delivery failed, answered 451",
                      s->log_id, s->ip, s->id);
@@ -425,6 +445,7 @@ static void cmd_mail(smtp_session *s, const char *args, buf *out)
     }
     s->in_mail = 1;
     s->smtputf8 = utf8;
+    s->declared_size = (params.seen & SMTP_PARAM_SIZE) ? params.size : 0;
     random_hex_id(s->id, SMTP_ID_BYTES);
     reply(s, out, R_MAIL_OK);
 }
@@ -450,6 +471,11 @@ static void cmd_rcpt(smtp_session *s, const char *args, buf *out)
     smtp_rcpt_status st = s->be.rcpt(s->be.arg, address, &handle);
     switch (st) {
     case SMTP_RCPT_OK:
+        if (s->declared_size && s->be.fits && !s->be.fits(s->be.arg, handle, s->declared_size)) {
+            if (s->be.release) s->be.release(s->be.arg, handle);
+            reply(s, out, R_RCPT_FULL);
+            return;
+        }
         s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof *s->rcpts);
         s->rcpts[s->nrcpts++] = handle;
         if (s->nrcpts == 1) snprintf(s->first_rcpt, sizeof s->first_rcpt, "%s", path.mailbox);
@@ -464,6 +490,9 @@ static void cmd_rcpt(smtp_session *s, const char *args, buf *out)
         return;
     case SMTP_RCPT_TEMPFAIL:
         reply(s, out, R_RCPT_TEMP);
+        return;
+    case SMTP_RCPT_FULL:
+        reply(s, out, R_RCPT_FULL);
         return;
     }
     reply(s, out, R_RCPT_TEMP);

@@ -46,7 +46,12 @@ typedef enum smtp_rcpt_status {
     SMTP_RCPT_UNKNOWN,     /* a domain we serve, no such address: "550 5.1.1" */
     SMTP_RCPT_RELAY,       /* a domain we do not serve: "554 5.7.1" (no open relay) */
     SMTP_RCPT_TEMPFAIL,    /* the lookup failed: "451 4.3.0" */
+    SMTP_RCPT_FULL,        /* the mailbox is over its quota: "452 4.2.2" (RFC 3463) */
 } smtp_rcpt_status;
+
+/* backend.deliver's answer when no recipient's quota can take the message:
+ * nothing was stored; "552 5.2.2". */
+#define SMTP_DELIVER_FULL (-2)
 
 typedef struct smtp_backend {
     void *arg;
@@ -56,10 +61,16 @@ typedef struct smtp_backend {
      * and release. */
     smtp_rcpt_status (*rcpt)(void *arg, const char *address, void **handle);
     /* After the message: stores `msg` (trace headers included) for every
-     * recipient; 0 only when every copy is durable. `id` names the message in logs. */
+     * recipient; 0 only when every copy is durable, SMTP_DELIVER_FULL when
+     * nothing was stored because every recipient is over quota, -1 otherwise.
+     * `id` names the message in logs. */
     int (*deliver)(void *arg, void *const *handles, size_t n, const char *msg, size_t len,
                    const char *id);
     void (*release)(void *arg, void *handle);
+    /* RCPT after a MAIL with SIZE=n (RFC 1870): 0 when the accepted
+     * recipient's quota cannot take n more octets (the session then releases
+     * it and answers "452 4.2.2"), 1 when it can. NULL: everything fits. */
+    int (*fits)(void *arg, void *handle, uint64_t size);
 } smtp_backend;
 
 typedef struct smtp_config {

@@ -5,12 +5,16 @@
  * message for a live session goes straight into INBOX and wakes the change
  * watch (what IDLE waits on), one copy per mailbox, a failing live path falls
  * back to the spool, and no file under the data directory ever holds the
- * message's canary.
+ * message's canary. Group commit: concurrent live and sealed deliveries to one
+ * mailbox all land exactly once; store_append_batch and spool_append_batch
+ * give each message its own fate. Quotas: sizes, usage on disk, RCPT refusal
+ * and the all-or-nothing refusal after DATA.
  *
  * Key slots use libsodium's minimum Argon2id cost (accounts_set_kdf_cost) so
  * the binary stays fast.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,7 +38,9 @@
 #include "store/account.h"
 #include "store/datadir.h"
 #include "store/store.h"
+#include "util/limits.h"
 #include "delivery/delivery.h"
+#include "delivery/quota.h"
 #include "delivery/spool.h"
 
 #define MIN_OPS ((uint32_t)crypto_pwhash_argon2id_OPSLIMIT_MIN)
@@ -264,6 +270,239 @@ static void canary_reaches_no_file_under_the_data_directory(void **state)
     assert_int_equal(tree_contains(f->dir, canary), 0);
 }
 
+/* --- Group commit -------------------------------------------------------------------------- */
+
+#define THREADS 12
+
+typedef struct deliverer {
+    fixture *f;
+    const delivery_rcpt *r;
+    int n;
+    delivery_result res;
+} deliverer;
+
+static void *deliver_thread(void *arg)
+{
+    deliverer *t = arg;
+    char msg[128];
+    snprintf(msg, sizeof msg, "Subject: concurrent %d\r\nX-N: %d\r\n\r\nbody %d\r\n", t->n, t->n, t->n);
+    t->res = delivery_store(t->f->d, t->r, msg, strlen(msg), 1700000000 + t->n);
+    return NULL;
+}
+
+/* Every X-N from 0 to THREADS-1 exactly once in INBOX, uids 1..THREADS. */
+static void assert_each_once(store_mailbox *m)
+{
+    assert_int_equal(inbox_count(m), THREADS);
+    int seen[THREADS] = { 0 };
+    for (uint32_t uid = 1; uid <= THREADS; uid++) {
+        store_msg raw;
+        inbox_raw(m, uid, &raw);
+        const char *x = strstr(raw.raw, "X-N: ");
+        assert_non_null(x);
+        int n = atoi(x + 5);
+        assert_true(n >= 0 && n < THREADS);
+        seen[n]++;
+        store_msg_clear(&raw);
+    }
+    for (int i = 0; i < THREADS; i++) assert_int_equal(seen[i], 1);
+}
+
+static void run_threads(fixture *f, const delivery_rcpt *r, delivery_result want)
+{
+    pthread_t th[THREADS];
+    deliverer t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        t[i] = (deliverer){ f, r, i, DELIVERY_FAILED };
+        assert_int_equal(pthread_create(&th[i], NULL, deliver_thread, &t[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].res, want);
+    }
+}
+
+static void concurrent_live_deliveries_each_land_once(void **state)
+{
+    fixture *f = *state;
+    account_auth *au = NULL;
+    store_mailbox *m = login(f, ALICE, PW, &au);
+    run_threads(f, &f->alice, DELIVERY_LIVE);
+    assert_int_equal(spool_entries(f, f->alice.mailbox_id), 0);
+    assert_each_once(m);
+    store_close(m);
+    account_logout(au);
+}
+
+static void concurrent_sealed_deliveries_each_land_once(void **state)
+{
+    fixture *f = *state;
+    run_threads(f, &f->bob, DELIVERY_SPOOLED);
+    assert_int_equal(spool_entries(f, f->bob.mailbox_id), THREADS);
+    account_auth *au = NULL;
+    store_mailbox *m = login(f, BOB, PWB, &au);
+    delivery_drain_stats ds;
+    assert_int_equal(delivery_spool_drain(f->dir, m, &ds), 0);
+    assert_int_equal(ds.imported, THREADS);
+    assert_each_once(m);
+    store_close(m);
+    account_logout(au);
+}
+
+static void batch_append_gives_each_message_its_own_fate(void **state)
+{
+    fixture *f = *state;
+    account_auth *au = NULL;
+    store_mailbox *m = login(f, ALICE, PW, &au);
+    const char a[] = "Subject: a\r\n\r\na\r\n", c[] = "Subject: c\r\n\r\nc\r\n";
+    store_batch_msg v[3] = {
+        { .msg = a, .len = sizeof a - 1, .internaldate = 11 },
+        /* Refused before it writes anything: the others commit. */
+        { .msg = a, .len = (size_t)IMAP_APPEND_MAX + 1, .internaldate = 12 },
+        { .msg = c, .len = sizeof c - 1, .internaldate = 13 },
+    };
+    assert_int_equal(store_append_batch(m, "INBOX", v, 3), STORE_OK);
+    assert_int_equal(v[0].status, STORE_OK);
+    assert_int_equal(v[0].uid, 1);
+    assert_int_equal(v[1].status, STORE_TOOBIG);
+    assert_int_equal(v[1].uid, 0);
+    assert_int_equal(v[2].status, STORE_OK);
+    assert_int_equal(v[2].uid, 2);
+    store_msg raw;
+    inbox_raw(m, 2, &raw);
+    assert_memory_equal(raw.raw, c, sizeof c - 1);
+    assert_int_equal(raw.internaldate, 13);
+    store_msg_clear(&raw);
+    /* A failure after writing began (no such folder) rolls the batch back and
+     * redoes it one by one: nothing half-written stays. */
+    store_batch_msg w[2] = { { .msg = a, .len = sizeof a - 1 }, { .msg = c, .len = sizeof c - 1 } };
+    assert_int_equal(store_append_batch(m, "No such folder", w, 2), STORE_OK);
+    assert_int_equal(w[0].status, STORE_NOTFOUND);
+    assert_int_equal(w[1].status, STORE_NOTFOUND);
+    assert_int_equal(store_append_batch(m, "INBOX", w, 2), STORE_OK);
+    assert_int_equal(w[0].uid, 3);
+    assert_int_equal(w[1].uid, 4);
+    assert_int_equal(inbox_count(m), 4);
+    store_close(m);
+    account_logout(au);
+}
+
+static void spool_batch_appends_in_order(void **state)
+{
+    fixture *f = *state;
+    char err[256];
+    unsigned char *key = dbkey_read_server_key(f->dir, err, sizeof err);
+    assert_non_null(key);
+    spool *sp = NULL;
+    assert_int_equal(spool_open(f->dir, f->bob.mailbox_id, key, 1, &sp), SPOOL_OK);
+    const unsigned char b1[] = "one", b2[] = "two", b3[] = "three";
+    spool_batch_entry e[3] = { { 1, b1, 3, SPOOL_ERROR, 0 }, { 2, b2, 3, SPOOL_ERROR, 0 },
+                               { 3, b3, 5, SPOOL_ERROR, 0 } };
+    assert_int_equal(spool_append_batch(sp, e, 3), SPOOL_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(e[i].status, SPOOL_OK);
+    assert_true(e[0].id < e[1].id && e[1].id < e[2].id);
+    spool_entry got;
+    assert_int_equal(spool_next(sp, e[0].id, &got), SPOOL_OK);
+    assert_int_equal(got.id, e[1].id);
+    assert_int_equal(got.received, 2);
+    assert_int_equal(got.len, 3);
+    assert_memory_equal(got.blob, "two", 3);
+    spool_entry_clear(&got);
+    size_t n;
+    assert_int_equal(spool_count(sp, &n), SPOOL_OK);
+    assert_int_equal(n, 3);
+    spool_close(sp);
+    secmem_free(key);
+}
+
+/* --- Quotas ---------------------------------------------------------------------------------- */
+
+static void quota_sizes_parse_and_print(void **state)
+{
+    uint64_t q;
+    assert_int_equal(quota_parse("500M", &q), 0);
+    assert_true(q == 500ull * 1024 * 1024);
+    assert_int_equal(quota_parse("2G", &q), 0);
+    assert_true(q == 2ull << 30);
+    assert_int_equal(quota_parse("10KiB", &q), 0);
+    assert_true(q == 10240);
+    assert_int_equal(quota_parse("1048576", &q), 0);
+    assert_true(q == 1048576);
+    assert_int_equal(quota_parse("none", &q), 0);
+    assert_true(q == 0);
+    assert_int_equal(quota_parse("0", &q), 0);
+    assert_true(q == 0);
+    const char *bad[] = { "", "1.5G", "-1", "G", "12X", "5 M", "99999999999999999999", "9000000000G", "none1" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(quota_parse(bad[i], &q), -1);
+    char out[32];
+    quota_format(500ull << 20, out, sizeof out);
+    assert_string_equal(out, "500M");
+    quota_format(3ull << 30, out, sizeof out);
+    assert_string_equal(out, "3G");
+    quota_format(1000, out, sizeof out);
+    assert_string_equal(out, "1000");
+    quota_format(0, out, sizeof out);
+    assert_string_equal(out, "none");
+    assert_int_equal(quota_over(0, 1000, 1000), 0);
+    assert_int_equal(quota_over(100, 100, 0), 1);
+    assert_int_equal(quota_over(100, 50, 50), 0);
+    assert_int_equal(quota_over(100, 50, 51), 1);
+}
+
+static uint64_t file_bytes(const char *dir, const char *sub, const char *id, const char *suffix)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/%s.db%s", dir, sub, id, suffix);
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static void usage_is_the_mailbox_and_spool_files_on_disk(void **state)
+{
+    fixture *f = *state;
+    const char *id = f->bob.mailbox_id;
+    uint64_t before = quota_usage(f->dir, id);
+    assert_true(before > 0);
+    assert_true(before == file_bytes(f->dir, "mailboxes", id, "") + file_bytes(f->dir, "mailboxes", id, "-wal"));
+    const char msg[] = "Subject: grows\r\n\r\nx\r\n";
+    assert_int_equal(delivery_store(f->d, &f->bob, msg, sizeof msg - 1, 5), DELIVERY_SPOOLED);
+    uint64_t after = quota_usage(f->dir, id);
+    assert_true(after == before + file_bytes(f->dir, "spool", id, "") + file_bytes(f->dir, "spool", id, "-wal"));
+    assert_true(after > before);
+    assert_true(quota_usage(f->dir, "../../etc/passwd") == 0);
+}
+
+static void rcpt_over_quota_is_full_and_a_message_is_refused_only_when_nobody_has_room(void **state)
+{
+    fixture *f = *state;
+    directory *dir = account_directory(f->a);
+    uint64_t used = quota_usage(f->dir, f->alice.mailbox_id);
+    /* Room for 1000 more octets. */
+    assert_int_equal(directory_alias_quota_set(dir, ALICE, used + 1000), DIR_OK);
+    delivery_rcpt r;
+    assert_int_equal(delivery_rcpt_lookup(f->d, ALICE, &r), DELIVERY_RCPT_OK);
+    assert_true(r.quota == used + 1000);
+    assert_int_equal(delivery_rcpt_fits(f->d, &r, 1000), 1);
+    assert_int_equal(delivery_rcpt_fits(f->d, &r, 1001), 0);
+    char big[2000];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "Subject: big\r\n\r\n", 17);
+    /* Alone, Alice cannot take it: nothing stored. */
+    const delivery_rcpt *only[] = { &r };
+    assert_int_equal(delivery_deliver(f->d, only, 1, big, sizeof big, 5), DELIVERY_DELIVER_FULL);
+    assert_int_equal(spool_entries(f, f->alice.mailbox_id), 0);
+    /* With Bob, who has room, both get it (Alice's quota is passed once). */
+    const delivery_rcpt *both[] = { &r, &f->bob };
+    assert_int_equal(delivery_deliver(f->d, both, 2, big, sizeof big, 5), 0);
+    assert_int_equal(spool_entries(f, f->alice.mailbox_id), 1);
+    assert_int_equal(spool_entries(f, f->bob.mailbox_id), 1);
+    /* Now over: refused at RCPT. */
+    assert_int_equal(delivery_rcpt_lookup(f->d, ALICE, &r), DELIVERY_RCPT_FULL);
+    assert_int_equal(directory_alias_quota_set(dir, ALICE, 0), DIR_OK);
+    assert_int_equal(delivery_rcpt_lookup(f->d, ALICE, &r), DELIVERY_RCPT_OK);
+    assert_int_equal(directory_alias_quota_set(dir, "nobody@example.org", 5), DIR_NOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +512,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(deliver_makes_one_copy_per_mailbox, setup, teardown),
         cmocka_unit_test_setup_teardown(live_failure_falls_back_to_the_spool, setup, teardown),
         cmocka_unit_test_setup_teardown(canary_reaches_no_file_under_the_data_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_live_deliveries_each_land_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_sealed_deliveries_each_land_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_append_gives_each_message_its_own_fate, setup, teardown),
+        cmocka_unit_test_setup_teardown(spool_batch_appends_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(quota_sizes_parse_and_print, setup, teardown),
+        cmocka_unit_test_setup_teardown(usage_is_the_mailbox_and_spool_files_on_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(rcpt_over_quota_is_full_and_a_message_is_refused_only_when_nobody_has_room, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -273,6 +273,7 @@ typedef struct fake {
     buf msg;                     /* the last message */
     char last_address[512];      /* the last address asked about */
     int live_handles;            /* handles not yet released */
+    uint64_t room;               /* quota room for every recipient; 0 = no quota */
 } fake;
 
 static fake F;
@@ -287,6 +288,7 @@ static smtp_rcpt_status fake_rcpt(void *arg, const char *address, void **handle)
     int postmaster = !strcasecmp(address, "postmaster@" HOST);
     if (!postmaster && (!at || strcasecmp(at + 1, "example.org") != 0)) return SMTP_RCPT_RELAY;
     if (!strcasecmp(address, "tmp@example.org")) return SMTP_RCPT_TEMPFAIL;
+    if (!strcasecmp(address, "full@example.org")) return SMTP_RCPT_FULL;
     if (strcasecmp(address, "ok@example.org") && strcasecmp(address, "two@example.org") &&
         strcasecmp(address, "postmaster@" HOST))
         return SMTP_RCPT_UNKNOWN;
@@ -313,12 +315,18 @@ static void fake_release(void *arg, void *handle)
     f->live_handles--;
 }
 
+static int fake_fits(void *arg, void *handle, uint64_t size)
+{
+    fake *f = arg;
+    return f->room == 0 || size <= f->room;
+}
+
 static int64_t fixed_now(void) { return 1700000000; }   /* Tue, 14 Nov 2023 22:13:20 +0000 */
 
 static smtp_session *new_session(int tls, int tls_available)
 {
     smtp_config cfg = { HOST, MAXSZ, fixed_now };
-    smtp_backend be = { &F, fake_rcpt, fake_deliver, fake_release };
+    smtp_backend be = { &F, fake_rcpt, fake_deliver, fake_release, fake_fits };
     return smtp_session_new(&cfg, &be, "192.0.2.9", tls, tls_available, 1);
 }
 
@@ -579,7 +587,7 @@ static void long_content_line_is_refused_after_the_end(void **state)
 {
     smtp_session_free(S);
     smtp_config cfg = { HOST, 10 * SMTP_DATA_LINE_MAX, fixed_now };
-    smtp_backend be = { &F, fake_rcpt, fake_deliver, fake_release };
+    smtp_backend be = { &F, fake_rcpt, fake_deliver, fake_release, fake_fits };
     S = smtp_session_new(&cfg, &be, "192.0.2.9", 0, 1, 1);
     run("EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<ok@example.org>\r\nDATA\r\n");
     size_t n = SMTP_DATA_LINE_MAX + 10;
@@ -671,7 +679,7 @@ static void ehlo_name_goes_into_received_only_when_well_formed(void **state)
     assert_non_null(strstr(buf_cstr(&F.msg), "Received: from [192.0.2.9] ([192.0.2.9])\r\n"));
     smtp_session_free(S);
     smtp_config cfg = { HOST, MAXSZ, fixed_now };
-    smtp_backend be = { &F, fake_rcpt, fake_deliver, fake_release };
+    smtp_backend be = { &F, fake_rcpt, fake_deliver, fake_release, fake_fits };
     S = smtp_session_new(&cfg, &be, "2001:db8::7", 0, 1, 1);
     run("EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<ok@example.org>\r\nDATA\r\nx\r\n.\r\n");
     assert_non_null(strstr(buf_cstr(&F.msg), "Received: from c ([IPv6:2001:db8::7])\r\n"));
@@ -692,6 +700,42 @@ static void delivery_failure_is_451_for_the_whole_message(void **state)
     run("EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<ok@example.org>\r\nRCPT TO:<two@example.org>\r\nDATA\r\n");
     assert_string_equal(run("x\r\n.\r\n"), "451 4.3.0 Error: delivery failed, try again later\r\n");
     assert_int_equal(F.delivered, 1);
+    assert_int_equal(F.live_handles, 0);
+}
+
+static void rcpt_to_a_full_mailbox_is_452_4_2_2_and_others_go_on(void **state)
+{
+    run("EHLO c\r\nMAIL FROM:<a@b.c>\r\n");
+    assert_string_equal(run("RCPT TO:<full@example.org>\r\n"), "452 4.2.2 Mailbox full\r\n");
+    assert_string_equal(run("RCPT TO:<ok@example.org>\r\n"), "250 2.1.5 Ok\r\n");
+    assert_string_equal(run("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+    assert_int_equal(strncmp(run("x\r\n.\r\n"), "250 2.0.0 Ok: stored as ", 24), 0);
+    assert_int_equal(F.nrcpts, 1);
+}
+
+static void declared_size_over_the_quota_is_452_at_rcpt(void **state)
+{
+    F.room = 500;
+    run("EHLO c\r\nMAIL FROM:<a@b.c> SIZE=600\r\n");
+    assert_string_equal(run("RCPT TO:<ok@example.org>\r\n"), "452 4.2.2 Mailbox full\r\n");
+    assert_int_equal(F.live_handles, 0);
+    assert_string_equal(run("DATA\r\n"), "554 5.5.1 Error: no valid recipients\r\n");
+    assert_string_equal(run("RSET\r\nMAIL FROM:<a@b.c> SIZE=500\r\nRCPT TO:<ok@example.org>\r\n"),
+                        "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
+    /* Without SIZE nothing is known at RCPT time. */
+    assert_string_equal(run("RSET\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<ok@example.org>\r\n"),
+                        "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
+}
+
+static void message_no_recipient_has_room_for_is_552_5_2_2(void **state)
+{
+    F.deliver_rc = SMTP_DELIVER_FULL;
+    run("EHLO c\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<ok@example.org>\r\nDATA\r\n");
+    assert_string_equal(run("x\r\n.\r\n"), "552 5.2.2 Mailbox full\r\n");
+    /* BDAT ends the same way. */
+    run("MAIL FROM:<a@b.c>\r\nRCPT TO:<ok@example.org>\r\n");
+    assert_string_equal(run("BDAT 3 LAST\r\nx\r\n"), "552 5.2.2 Mailbox full\r\n");
+    assert_int_equal(F.delivered, 2);
     assert_int_equal(F.live_handles, 0);
 }
 
@@ -780,6 +824,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(ehlo_name_goes_into_received_only_when_well_formed, setup, teardown),
         cmocka_unit_test_setup_teardown(ehlo_in_a_transaction_resets_it, setup, teardown),
         cmocka_unit_test_setup_teardown(delivery_failure_is_451_for_the_whole_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(rcpt_to_a_full_mailbox_is_452_4_2_2_and_others_go_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(declared_size_over_the_quota_is_452_at_rcpt, setup, teardown),
+        cmocka_unit_test_setup_teardown(message_no_recipient_has_room_for_is_552_5_2_2, setup, teardown),
         cmocka_unit_test_setup_teardown(over_long_command_line_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(too_many_errors_end_the_session_with_421, setup, teardown),
         cmocka_unit_test_setup_teardown(errors_from_a_refused_message_count_too, setup, teardown),

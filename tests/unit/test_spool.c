@@ -212,22 +212,22 @@ static void append_once_records_the_origin_with_the_message(void **state)
     fixture *f = *state;
     const char msg[] = "Subject: once\r\n\r\nbody\r\n";
     uint32_t uidv = 0, uid = 0;
-    assert_int_equal(store_append_once(f->m, "INBOX", 0, 1000, msg, sizeof msg - 1, "spool:x:1", &uidv, &uid),
+    assert_int_equal(store_append_once(f->m, "INBOX", 0, NULL, 0, 1000, msg, sizeof msg - 1, "spool:x:1", &uidv, &uid),
                      STORE_OK);
     assert_int_equal(uid, 1);
     assert_true(uidv > 0);
-    assert_int_equal(store_append_once(f->m, "inbox", 0, 1000, msg, sizeof msg - 1, "spool:x:1", &uidv, &uid),
+    assert_int_equal(store_append_once(f->m, "inbox", 0, NULL, 0, 1000, msg, sizeof msg - 1, "spool:x:1", &uidv, &uid),
                      STORE_EXISTS);
     assert_int_equal(uid, 0);
-    assert_int_equal(store_append_once(f->m, "INBOX", 0, 1000, msg, sizeof msg - 1, "spool:x:2", NULL, NULL),
+    assert_int_equal(store_append_once(f->m, "INBOX", 0, NULL, 0, 1000, msg, sizeof msg - 1, "spool:x:2", NULL, NULL),
                      STORE_OK);
     assert_int_equal(inbox_count(f), 2);
-    assert_int_equal(store_append_once(f->m, "INBOX", 0, 1000, msg, sizeof msg - 1, "", NULL, NULL),
+    assert_int_equal(store_append_once(f->m, "INBOX", 0, NULL, 0, 1000, msg, sizeof msg - 1, "", NULL, NULL),
                      STORE_INVALID);
     /* A failed append records nothing: the origin stays free. */
-    assert_int_equal(store_append_once(f->m, "NoSuchFolder", 0, 1000, msg, sizeof msg - 1, "spool:x:3", NULL, NULL),
+    assert_int_equal(store_append_once(f->m, "NoSuchFolder", 0, NULL, 0, 1000, msg, sizeof msg - 1, "spool:x:3", NULL, NULL),
                      STORE_NOTFOUND);
-    assert_int_equal(store_append_once(f->m, "INBOX", 0, 1000, msg, sizeof msg - 1, "spool:x:3", NULL, NULL),
+    assert_int_equal(store_append_once(f->m, "INBOX", 0, NULL, 0, 1000, msg, sizeof msg - 1, "spool:x:3", NULL, NULL),
                      STORE_OK);
     assert_int_equal(inbox_count(f), 3);
 }
