@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS="gcc make pkg-config libssl-dev libevent-dev libsodium-dev zlib1g-dev libzstd-dev libpcre2-dev libcurl4-openssl-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest isync clang libclang-rt-14-dev openssl swaks libnet-ssleay-perl postfix"
+TEST_PKGS="libcmocka-dev python3 python3-pytest isync clang libclang-rt-14-dev openssl swaks libnet-ssleay-perl postfix unzip"
 
 SQLITE_NPM="better-sqlite3-multiple-ciphers@12.11.1"
 SQLITE_SRI="sha512-pG72+3VkUipnmYx4LwQqoOXNG2CJ1HlmDrlvqgr7xQHgsE+cz5rAZEiaJHnUKTHaGfGifggA/C0Sv9qZlUrfow=="
@@ -30,6 +30,17 @@ if [ -n "$missing" ]; then
   # postfix: the tests run a private instance; the system one stays unconfigured and unstarted.
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+# The S3-compatible server of tests/e2e/test_backup.py: @20minutes/s3rver checks
+# SigV4 signatures (plain s3rver@3 does not); pinned, installed outside the source
+# tree (its tarball has no bin: the test starts it through its JS API).
+S3RVER_NPM="@20minutes/s3rver@4.0.4"
+S3RVER_DIR="build/deps/s3rver"
+if [ "${1:-build}" = test ] && [ ! -f "$S3RVER_DIR/node_modules/@20minutes/s3rver/package.json" ]; then
+  echo "deps: installing $S3RVER_NPM"
+  mkdir -p "$S3RVER_DIR"
+  (cd "$S3RVER_DIR" && npm install --no-audit --no-fund --silent "$S3RVER_NPM" >/dev/null)
 fi
 
 if [ ! -f "$SQLITE_DIR/sqlite3.c" ]; then

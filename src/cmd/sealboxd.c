@@ -31,6 +31,7 @@
 #include "store/account.h"
 #include "store/datadir.h"
 #include "imap/imap_server.h"
+#include "backup/backup.h"
 #include "delivery/delivery.h"
 #include "smtp/smtp_server.h"
 #include "outbound/outbound.h"
@@ -247,6 +248,10 @@ int main(int argc, char **argv)
     conn_handler smtps_handler = { "smtps", smtp_on_event, &smtp };
     static const char smtp_refuse[] = "421 4.7.0 Too many connections, try again later\r\n";
 
+    /* Daily backups while keys are live, and XBACKUP (backup/backup.h). A target
+     * that cannot be used turns them off with a warning; mail goes on. */
+    imap.backups = backup_runner_start(dir, err, sizeof err);
+    if (!imap.backups) log_warn("sealboxd", "backups are off: %s", err);
     net_server *srv = net_server_new(cfg.net_threads, cfg.workers);
     int rc = 1;
     if (!srv) goto out;
@@ -286,6 +291,7 @@ int main(int argc, char **argv)
     log_info("sealboxd", "stopped");
 out:
     net_server_free(srv);
+    backup_runner_stop(imap.backups);
     outbound_runner_stop(outr);
     delivery_close(dlv);
     outbound_close(outq);

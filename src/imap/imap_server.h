@@ -17,6 +17,7 @@ typedef struct imap_server {
     const char *datadir;            /* for store_open() */
     const char *hostname;           /* greeting */
     int plaintext_auth_loopback;    /* LOGIN/AUTHENTICATE without TLS from 127/8, ::1 */
+    struct backup_runner *backups;  /* daily backups and XBACKUP (backup/backup.h); NULL: off */
 } imap_server;
 
 /* conn_handler.on_event for IMAP; conn_handler_arg(c) is the imap_server. */

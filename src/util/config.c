@@ -31,6 +31,11 @@ void config_defaults(config *c)
     c->queue_retry_max = OUTBOUND_RETRY_MAX_SEC;
     c->queue_lifetime = OUTBOUND_LIFETIME_SEC;
     c->queue_interval = 5;
+    snprintf(c->backup_target, sizeof c->backup_target, "backups");
+    c->backup_keep = BACKUP_KEEP_DEFAULT;
+    c->backup_daily = 1;
+    snprintf(c->s3_region, sizeof c->s3_region, "us-east-1");
+    c->s3_part_size = BACKUP_PART_SIZE_DEFAULT;
 }
 
 static char *trim(char *s)
@@ -99,6 +104,15 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
         else if (!strcmp(k, "queue_retry_max")) bad = set_int(&c->queue_retry_max, v, 1, 7 * 86400);
         else if (!strcmp(k, "queue_lifetime")) bad = set_int(&c->queue_lifetime, v, 1, 30 * 86400);
         else if (!strcmp(k, "queue_interval")) bad = set_int(&c->queue_interval, v, 1, 3600);
+        else if (!strcmp(k, "backup_target")) bad = set_string(c->backup_target, sizeof c->backup_target, v);
+        else if (!strcmp(k, "backup_keep")) bad = set_int(&c->backup_keep, v, 1, BACKUP_KEEP_MAX);
+        else if (!strcmp(k, "backup_daily")) bad = set_int(&c->backup_daily, v, 0, 1);
+        else if (!strcmp(k, "s3_endpoint")) bad = set_string(c->s3_endpoint, sizeof c->s3_endpoint, v);
+        else if (!strcmp(k, "s3_region")) bad = set_string(c->s3_region, sizeof c->s3_region, v);
+        else if (!strcmp(k, "s3_access_key")) bad = set_string(c->s3_access_key, sizeof c->s3_access_key, v);
+        else if (!strcmp(k, "s3_secret_key")) bad = set_string(c->s3_secret_key, sizeof c->s3_secret_key, v);
+        else if (!strcmp(k, "s3_part_size"))
+            bad = set_int(&c->s3_part_size, v, BACKUP_PART_SIZE_MIN, 1024 * 1024 * 1024);
         else {
             snprintf(err, errlen, "%s:%d: unknown key '%s'", path, lineno, k);
             rc = -1;
@@ -146,11 +160,27 @@ int config_write(const char *path, const config *c)
         "queue_retry_first = %d\n"
         "queue_retry_max = %d\n"
         "queue_lifetime = %d\n"
-        "queue_interval = %d\n",
+        "queue_interval = %d\n"
+        "# Backups: where they go (s3://bucket/prefix, file:///path, or a folder\n"
+        "# relative to the data directory) and how many versions per mailbox are\n"
+        "# kept; backup_daily = 1: sealboxd backs each mailbox up once a day while\n"
+        "# a session holds its key. S3: endpoint (empty = AWS), region, credentials (the environment's\n"
+        "# SEALBOX_S3_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n"
+        "# override these), and the multipart part size in octets.\n"
+        "backup_target = %s\n"
+        "backup_keep = %d\n"
+        "backup_daily = %d\n"
+        "s3_endpoint = %s\n"
+        "s3_region = %s\n"
+        "s3_access_key = %s\n"
+        "s3_secret_key = %s\n"
+        "s3_part_size = %d\n",
         c->hostname, c->imap_listen, c->imaps_listen, c->smtp_listen, c->smtps_listen,
         c->smtp_max_message_size, c->tls_cert, c->tls_key,
         c->plaintext_auth_loopback, c->workers, c->net_threads, c->log_debug,
-        c->relay, c->queue_retry_first, c->queue_retry_max, c->queue_lifetime, c->queue_interval);
+        c->relay, c->queue_retry_first, c->queue_retry_max, c->queue_lifetime, c->queue_interval,
+        c->backup_target, c->backup_keep, c->backup_daily, c->s3_endpoint, c->s3_region, c->s3_access_key,
+        c->s3_secret_key, c->s3_part_size);
     int rc = file_write_atomic(path, b.p, b.len, 0600);
     buf_free(&b);
     return rc;

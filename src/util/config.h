@@ -29,6 +29,16 @@ typedef struct config {
     int queue_retry_max;         /* backoff cap, seconds */
     int queue_lifetime;          /* seconds before a job is given up (and bounced) */
     int queue_interval;          /* seconds between runner passes */
+    /* Backups (src/backup/backup.h says how the environment overrides these). */
+    char backup_target[1024];    /* "s3://bucket/prefix", "file:///path" or a path
+                                    relative to the data directory ("backups") */
+    int backup_keep;             /* versions kept per mailbox */
+    int backup_daily;            /* sealboxd backs up each mailbox daily while its key is live */
+    char s3_endpoint[512];       /* "https://host[:port]"; "" = AWS for the region */
+    char s3_region[64];
+    char s3_access_key[256];
+    char s3_secret_key[256];
+    int s3_part_size;            /* multipart upload above this, in parts this big */
 } config;
 
 void config_defaults(config *c);
