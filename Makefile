@@ -129,10 +129,15 @@ bench: all
 bench-full: all
 	@$(PLAIN_BUILD)
 	@bench/run --full --build $(O) --plain-build build-plain
+# SMTP delivery: Sealbox vs Postfix -> Dovecot LMTP in one run (bench/README.md, "Delivery").
+.PHONY: bench-delivery
+bench-delivery: all
+	@bench/delivery.py --build $(O)
 
 clean:
 	rm -rf $(O) build-asan build-fuzz build-plain
 distclean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d)
+# Header dependencies of every object: library, programs and tests.
+-include $(wildcard $(O)/obj/src/*/*.d $(O)/obj/tests/unit/*.d)

@@ -46,4 +46,11 @@ typedef struct cli_mailbox {
 int cli_mailbox_open(const char *address, cli_mailbox *out);
 void cli_mailbox_close(cli_mailbox *mb);
 
+/* Subcommands defined in sealbox_export.c. */
+int cli_export(int argc, char **argv);
+int cli_import(int argc, char **argv);
+/* Subcommands defined in sealbox_backup.c. */
+int cli_backup(int argc, char **argv);
+int cli_alias_purge(int argc, char **argv);
+
 #endif

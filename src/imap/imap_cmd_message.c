@@ -3,7 +3,9 @@
  * (RFC 3501 6.4; UIDPLUS RFC 4315; MOVE RFC 6851).
  *
  * SUMMARY
- *   FETCH STORE SEARCH COPY MOVE EXPUNGE, each also as UID command.
+ *   FETCH STORE SEARCH SORT THREAD COPY MOVE EXPUNGE, each also as UID command
+ *   (ESEARCH RFC 4731, SEARCHRES RFC 5182, SORT/THREAD RFC 5256, SORT=DISPLAY
+ *   RFC 5957, ESORT RFC 5267).
  *
  * CHOICES
  *   - Message sets: see imap_view_resolve_seqset. A sequence number above EXISTS
@@ -18,7 +20,21 @@
  *     replies, and each such message's reply carries FLAGS (RFC 3501 6.4.5).
  *   - STORE answers FETCH FLAGS for every message of the set (not .SILENT), as
  *     clients that wait for the new flags expect; \Recent in STORE is BAD.
- *   - SEARCH CHARSET: UTF-8 and US-ASCII only, else NO [BADCHARSET].
+ *   - SEARCH CHARSET (and SORT/THREAD's mandatory charset): UTF-8 and US-ASCII
+ *     only, else NO [BADCHARSET (UTF-8 US-ASCII)] (RFC 3501 6.4.4, 7.1).
+ *   - SEARCH RETURN (ESEARCH, RFC 4731) answers one "* ESEARCH (TAG ...)"; MIN,
+ *     MAX and ALL are left out when nothing matched, COUNT 0 is not. SORT
+ *     RETURN (ESORT, RFC 5267) the same, in sort order.
+ *   - "$" (SEARCHRES, RFC 5182) is a set of uids saved by RETURN (SAVE): every
+ *     message set ($ in FETCH/STORE/COPY/MOVE/UID EXPUNGE, $ and UID $ in
+ *     SEARCH) names the saved messages still in the view. SAVE with MIN/MAX
+ *     alone saves just those; a SEARCH or SORT with SAVE that fails (BAD or NO)
+ *     empties it, as does SELECT/EXAMINE/CLOSE/UNSELECT (imap_session_unselect).
+ *   - SORT/THREAD (RFC 5256) order and thread the store's sort records with the
+ *     pure imap_sort/imap_thread (imap_sort.h); like SEARCH they only name
+ *     messages the client knows (the view).
+ *   - X-REGEX over its match limits: the store answers STORE_LIMIT, the client
+ *     NO [LIMIT] (search/search_regex.h).
  *   - Read-only (EXAMINE): STORE, EXPUNGE and MOVE answer NO; COPY works; FETCH
  *     sets no \Seen.
  */
@@ -32,12 +48,26 @@
 #include "util/log.h"
 #include "store/store.h"
 #include "search/search.h"
+#include "delivery/quota.h"
 #include "imap/imap_parse.h"
+#include "imap/imap_server.h"
 #include "imap/imap_session.h"
+#include "imap/imap_sort.h"
+
+/* "$" (RFC 5182): the saved uids that are still in the view. */
+static void msg_saved_uids(imap_session *s, uidset *uids)
+{
+    imap_seqset saved = { s->searchres.r, s->searchres.n, 0 };
+    imap_view_resolve_uidset(&s->view, &saved, uids);
+}
 
 /* The uids named by the command's set; -1 after setting BAD. */
 static int msg_resolve(imap_session *s, const imap_cmd *cmd, uidset *uids)
 {
+    if (cmd->seq.last) {
+        msg_saved_uids(s, uids);
+        return 0;
+    }
     if (cmd->uid) {
         imap_view_resolve_uidset(&s->view, &cmd->seq, uids);
         return 0;
@@ -194,16 +224,37 @@ out:
     uidset_free(&uids);
 }
 
-/* ---- SEARCH ------------------------------------------------------------------------------ */
+/* A list of uids in its given order, consecutive runs as "a:b" (RFC 4315 uid-set:
+ * the n-th source corresponds to the n-th destination). */
+static void msg_write_uid_list(buf *o, const uint32_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; ) {
+        size_t j = i;
+        while (j + 1 < n && v[j + 1] == v[j] + 1) j++;
+        if (i) buf_putc(o, ',');
+        if (j == i) buf_printf(o, "%u", v[i]);
+        else buf_printf(o, "%u:%u", v[i], v[j]);
+        i = j + 1;
+    }
+}
 
-/* Sequence numbers, '*' and \Recent only mean something in this session: turn
- * them into uid sets before the program goes to the store. */
+/* ---- SEARCH, SORT, THREAD ---------------------------------------------------------- */
+
+/* Sequence numbers, '*', \Recent and $ only mean something in this session:
+ * turn them into uid sets before the program goes to the store. */
 static void msg_search_rewrite(imap_session *s, search_node *n)
 {
     if (!n) return;
     switch (n->op) {
     case SEARCH_SEQSET:
-        imap_view_resolve_search_set(&s->view, &n->set, 0);
+        if (n->number == IMAP_SEARCH_SAVED) {
+            /* "$": the saved uids that are still in the view. */
+            uidset_free(&n->set);
+            msg_saved_uids(s, &n->set);
+            n->number = 0;
+        } else {
+            imap_view_resolve_search_set(&s->view, &n->set, 0);
+        }
         n->op = SEARCH_UIDS;
         n->star = 0;
         break;
@@ -221,49 +272,252 @@ static void msg_search_rewrite(imap_session *s, search_node *n)
     for (size_t i = 0; i < n->nkids; i++) msg_search_rewrite(s, n->kids[i]);
 }
 
-void imap_cmd_search(imap_session *s, imap_cmd *cmd)
+/* 1 when the program has an X-REGEX key: a STORE_LIMIT then means one of its
+ * patterns hit the PCRE2 match/depth/heap limits (search/search_regex.h). */
+static int msg_has_regex(const search_node *n)
 {
+    if (n->op == SEARCH_REGEX) return 1;
+    for (size_t i = 0; i < n->nkids; i++)
+        if (msg_has_regex(n->kids[i])) return 1;
+    return 0;
+}
+
+/* Runs the command's program: `res` gets the matching uids the client knows
+ * (in the view). Returns 0, or -1 after setting the NO. */
+static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
+{
+    uidset found = UIDSET_INIT;
+    /* RFC 3501 6.4.4 / 7.1: the charsets we take, listed in BADCHARSET. */
     if (cmd->charset && strcmp(cmd->charset, "UTF-8") != 0 && strcmp(cmd->charset, "US-ASCII") != 0) {
         imap_set_reply(s, IMAP_REPLY_NO, "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset.");
-        return;
+        return -1;
     }
     msg_search_rewrite(s, cmd->search);
-    uidset res = UIDSET_INIT;
-    store_status st = store_search(s->store, s->view.folder_id, cmd->search, &res);
+    store_status st = store_search(s->store, s->view.folder_id, cmd->search, &found);
     if (st != STORE_OK) {
-        imap_reply_store(s, st, 0);
-        uidset_free(&res);
+        if (st == STORE_LIMIT && msg_has_regex(cmd->search))
+            imap_set_reply(s, IMAP_REPLY_NO, "LIMIT", "X-REGEX pattern too costly for this mailbox.");
+        else
+            imap_reply_store(s, st, 0);
+        uidset_free(&found);
+        return -1;
+    }
+    uint32_t n = imap_view_exists(&s->view);
+    for (uint32_t seq = 1; seq <= n && found.n; seq++) {
+        store_msgflags *m = imap_view_msg(&s->view, seq);
+        if (uidset_contains(&found, m->uid)) uidset_add(res, m->uid);
+    }
+    uidset_free(&found);
+    return 0;
+}
+
+/* ESEARCH (RFC 4731 3.2): "* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [ALL set]
+ * [COUNT n]"; MIN, MAX and ALL are left out when nothing matched. */
+static void msg_write_esearch(imap_session *s, imap_cmd *cmd, const uidset *res)
+{
+    unsigned ret = cmd->search_return;
+    uidset nums = UIDSET_INIT;
+    if (cmd->uid)
+        uidset_copy(&nums, res);
+    else
+        for (size_t i = 0; i < res->n; i++)
+            for (uint64_t u = res->r[i].lo; u <= res->r[i].hi; u++)
+                uidset_add(&nums, imap_view_seq(&s->view, (uint32_t)u));
+    buf_puts(&s->out, "* ESEARCH (TAG ");
+    imap_write_string(&s->out, cmd->tag, strlen(cmd->tag));
+    buf_putc(&s->out, ')');
+    if (cmd->uid) buf_puts(&s->out, " UID");
+    if (nums.n) {
+        if (ret & IMAP_SEARCH_RETURN_MIN) buf_printf(&s->out, " MIN %u", nums.r[0].lo);
+        if (ret & IMAP_SEARCH_RETURN_MAX) buf_printf(&s->out, " MAX %u", nums.r[nums.n - 1].hi);
+        if (ret & IMAP_SEARCH_RETURN_ALL) {
+            buf_puts(&s->out, " ALL ");
+            uidset_format(&nums, &s->out);
+        }
+    }
+    if (ret & IMAP_SEARCH_RETURN_COUNT)
+        buf_printf(&s->out, " COUNT %llu", (unsigned long long)uidset_count(&nums));
+    buf_puts(&s->out, "\r\n");
+    uidset_free(&nums);
+}
+
+/* RFC 5182 2.4: SAVE with MIN and/or MAX but neither ALL nor COUNT saves only
+ * those messages; otherwise every match. */
+static void msg_save_result(imap_session *s, unsigned ret, const uidset *res)
+{
+    uidset_free(&s->searchres);
+    if ((ret & (IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX)) &&
+        !(ret & (IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT))) {
+        if (!res->n) return;
+        if (ret & IMAP_SEARCH_RETURN_MIN) uidset_add(&s->searchres, res->r[0].lo);
+        if (ret & IMAP_SEARCH_RETURN_MAX) uidset_add(&s->searchres, res->r[res->n - 1].hi);
         return;
     }
-    /* Only messages the client knows, in sequence order. */
-    buf_puts(&s->out, "* SEARCH");
-    uint32_t n = imap_view_exists(&s->view);
-    for (uint32_t seq = 1; seq <= n && res.n; seq++) {
-        store_msgflags *m = imap_view_msg(&s->view, seq);
-        if (!uidset_contains(&res, m->uid)) continue;
-        buf_printf(&s->out, " %u", cmd->uid ? m->uid : seq);
-        if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
+    uidset_copy(&s->searchres, res);
+}
+
+void imap_cmd_search(imap_session *s, imap_cmd *cmd)
+{
+    uidset res = UIDSET_INIT;
+    unsigned ret = cmd->search_return;
+    if (msg_run_search(s, cmd, &res) != 0) {
+        /* RFC 5182 2.1: a failed SEARCH that asked to SAVE empties $. */
+        if (ret & IMAP_SEARCH_RETURN_SAVE) uidset_free(&s->searchres);
+        goto out;
+    }
+    if (ret & IMAP_SEARCH_RETURN_SAVE) msg_save_result(s, ret, &res);
+    if (cmd->esearch) {
+        /* RFC 5182 2.1: SAVE alone answers no ESEARCH. */
+        if (ret & ~IMAP_SEARCH_RETURN_SAVE) msg_write_esearch(s, cmd, &res);
+    } else {
+        /* In sequence order: the view is ascending uid, so is res. */
+        buf_puts(&s->out, "* SEARCH");
+        for (size_t i = 0; i < res.n; i++)
+            for (uint64_t u = res.r[i].lo; u <= res.r[i].hi; u++) {
+                buf_printf(&s->out, " %u", cmd->uid ? (uint32_t)u : imap_view_seq(&s->view, (uint32_t)u));
+                if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
+            }
+        buf_puts(&s->out, "\r\n");
+    }
+    imap_set_reply(s, IMAP_REPLY_OK, NULL, "Search completed.");
+out:
+    uidset_free(&res);
+}
+
+/* The sort records of the messages the program matches, ascending uid, in
+ * recs[0..*kept) with each one's number (uid or sequence number) in nums; the
+ * array holds *n records in all (free them all with store_sortrecs_free).
+ * -1 after setting the NO. */
+static int msg_sort_records(imap_session *s, imap_cmd *cmd, store_sortrec **recs, size_t *n,
+                            size_t *kept, uint32_t **nums)
+{
+    uidset res = UIDSET_INIT;
+    *recs = NULL;
+    *n = *kept = 0;
+    *nums = NULL;
+    if (msg_run_search(s, cmd, &res) != 0) goto fail;
+    if (res.n) {
+        store_status st = store_sort_records(s->store, s->view.folder_id, &res, recs, n);
+        if (st != STORE_OK) {
+            imap_reply_store(s, st, 0);
+            goto fail;
+        }
+    }
+    /* Keep what the client knows (the view), in order; a message expunged
+     * meanwhile has no record and is simply absent. */
+    *nums = xmalloc((*n ? *n : 1) * sizeof **nums);
+    for (size_t i = 0; i < *n; i++) {
+        uint32_t seq = imap_view_seq(&s->view, (*recs)[i].uid);
+        if (!seq || !uidset_contains(&res, (*recs)[i].uid)) continue;
+        if (*kept != i) {
+            store_sortrec t = (*recs)[*kept];
+            (*recs)[*kept] = (*recs)[i];
+            (*recs)[i] = t;
+        }
+        (*nums)[*kept] = cmd->uid ? (*recs)[*kept].uid : seq;
+        (*kept)++;
+    }
+    uidset_free(&res);
+    return 0;
+fail:
+    uidset_free(&res);
+    return -1;
+}
+
+/* ESORT (RFC 5267 3): SORT RETURN answers ESEARCH with MIN and MAX the first
+ * and last message in sort order, ALL the sorted numbers (runs that ascend by
+ * one as "a:b", never reordered), COUNT; SAVE keeps the messages (with MIN/MAX
+ * alone, only those) as SEARCH RETURN (SAVE) does. */
+static void msg_write_esort(imap_session *s, imap_cmd *cmd, const store_sortrec *recs,
+                            const uint32_t *nums, const size_t *order, size_t n)
+{
+    unsigned ret = cmd->search_return;
+    if (ret & IMAP_SEARCH_RETURN_SAVE) {
+        uidset_free(&s->searchres);
+        if ((ret & (IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX)) &&
+            !(ret & (IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT))) {
+            if (n && (ret & IMAP_SEARCH_RETURN_MIN)) uidset_add(&s->searchres, recs[order[0]].uid);
+            if (n && (ret & IMAP_SEARCH_RETURN_MAX)) uidset_add(&s->searchres, recs[order[n - 1]].uid);
+        } else {
+            for (size_t i = 0; i < n; i++) uidset_add(&s->searchres, recs[i].uid);
+        }
+        if (!(ret & ~IMAP_SEARCH_RETURN_SAVE)) return;
+    }
+    buf_puts(&s->out, "* ESEARCH (TAG ");
+    imap_write_string(&s->out, cmd->tag, strlen(cmd->tag));
+    buf_putc(&s->out, ')');
+    if (cmd->uid) buf_puts(&s->out, " UID");
+    if (n) {
+        if (ret & IMAP_SEARCH_RETURN_MIN) buf_printf(&s->out, " MIN %u", nums[order[0]]);
+        if (ret & IMAP_SEARCH_RETURN_MAX) buf_printf(&s->out, " MAX %u", nums[order[n - 1]]);
+        if (ret & IMAP_SEARCH_RETURN_ALL) {
+            uint32_t *v = xmalloc(n * sizeof *v);
+            for (size_t i = 0; i < n; i++) v[i] = nums[order[i]];
+            buf_puts(&s->out, " ALL ");
+            msg_write_uid_list(&s->out, v, n);
+            free(v);
+        }
+    }
+    if (ret & IMAP_SEARCH_RETURN_COUNT) buf_printf(&s->out, " COUNT %zu", n);
+    buf_puts(&s->out, "\r\n");
+}
+
+/* SORT (RFC 5256 4): "* SORT n n n" in the order of the criteria. */
+void imap_cmd_sort(imap_session *s, imap_cmd *cmd)
+{
+    store_sortrec *recs;
+    size_t n, kept;
+    uint32_t *nums;
+    if (msg_sort_records(s, cmd, &recs, &n, &kept, &nums) != 0) {
+        if (cmd->search_return & IMAP_SEARCH_RETURN_SAVE) uidset_free(&s->searchres);
+        return;
+    }
+    size_t *order = xmalloc((kept ? kept : 1) * sizeof *order);
+    imap_sort(recs, kept, cmd->sort, cmd->nsort, order);
+    if (cmd->esearch) {
+        msg_write_esort(s, cmd, recs, nums, order, kept);
+    } else {
+        buf_puts(&s->out, "* SORT");
+        for (size_t i = 0; i < kept; i++) {
+            buf_printf(&s->out, " %u", nums[order[i]]);
+            if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
+        }
+        buf_puts(&s->out, "\r\n");
+    }
+    imap_set_reply(s, IMAP_REPLY_OK, NULL, "Sort completed.");
+    free(order);
+    free(nums);
+    store_sortrecs_free(recs, n);
+}
+
+/* THREAD (RFC 5256 4): "* THREAD" [SP 1*thread-list]. */
+void imap_cmd_thread(imap_session *s, imap_cmd *cmd)
+{
+    store_sortrec *recs;
+    size_t n, kept;
+    uint32_t *nums;
+    buf lists = BUF_INIT;
+    if (msg_sort_records(s, cmd, &recs, &n, &kept, &nums) != 0) return;
+    imap_thread(cmd->thread, recs, kept, nums, &lists);
+    buf_puts(&s->out, "* THREAD");
+    if (lists.len) {
+        buf_putc(&s->out, ' ');
+        /* Written in pieces, so a huge answer never doubles in memory. */
+        for (size_t off = 0; off < lists.len; ) {
+            size_t k = lists.len - off < IMAP_OUT_FLUSH ? lists.len - off : IMAP_OUT_FLUSH;
+            buf_append(&s->out, lists.p + off, k);
+            off += k;
+            if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
+        }
     }
     buf_puts(&s->out, "\r\n");
-    uidset_free(&res);
-    imap_set_reply(s, IMAP_REPLY_OK, NULL, "Search completed.");
+    imap_set_reply(s, IMAP_REPLY_OK, NULL, "Thread completed.");
+    buf_free(&lists);
+    free(nums);
+    store_sortrecs_free(recs, n);
 }
 
 /* ---- COPY / MOVE ------------------------------------------------------------------------- */
-
-/* A list of uids in its given order, consecutive runs as "a:b" (RFC 4315 uid-set:
- * the n-th source corresponds to the n-th destination). */
-static void msg_write_uid_list(buf *o, const uint32_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; ) {
-        size_t j = i;
-        while (j + 1 < n && v[j + 1] == v[j] + 1) j++;
-        if (i) buf_putc(o, ',');
-        if (j == i) buf_printf(o, "%u", v[i]);
-        else buf_printf(o, "%u:%u", v[i], v[j]);
-        i = j + 1;
-    }
-}
 
 void imap_cmd_copy(imap_session *s, imap_cmd *cmd)
 {
@@ -278,6 +532,12 @@ void imap_cmd_copy(imap_session *s, imap_cmd *cmd)
     if (!dest) goto out;
     if (uids.n == 0) {
         imap_set_reply(s, IMAP_REPLY_OK, NULL, move ? "No messages moved." : "No messages copied.");
+        goto out;
+    }
+    /* RFC 9208 OVERQUOTA: refused once the address's files reach its quota
+     * (a copy shares the stored body, so only "already full" is checked). */
+    if (quota_check_session(s->srv->acc, s->auth, 0)) {
+        imap_reply_store(s, STORE_OVERQUOTA, 0);
         goto out;
     }
     store_status st = store_copy(s->store, s->view.folder_id, &uids, dest, move, &cu);
@@ -318,7 +578,8 @@ void imap_cmd_expunge(imap_session *s, imap_cmd *cmd)
     if (msg_read_only(s)) return;
     if (cmd->uid) {
         /* UIDPLUS: only the given messages (that are \Deleted). */
-        imap_view_resolve_uidset(&s->view, &cmd->seq, &only);
+        if (cmd->seq.last) msg_saved_uids(s, &only);
+        else imap_view_resolve_uidset(&s->view, &cmd->seq, &only);
         if (only.n == 0) {
             imap_set_reply(s, IMAP_REPLY_OK, NULL, "Expunge completed.");
             goto out;

@@ -24,7 +24,7 @@
  * PROMISES
  *   - Untagged updates of the selected folder follow every command in the
  *     selected state, before its tagged reply; EXPUNGE is held back after FETCH,
- *     STORE, SEARCH and their UID forms (RFC 3501 7.4.1; the UID forms may send
+ *     STORE, SEARCH, SORT, THREAD and their UID forms (RFC 3501 7.4.1; the UID forms may send
  *     them, but holding back is allowed and safe for pipelining clients).
  *   - Nothing secret is logged: connection id, IP, mailbox id, command, result.
  *   - Bytes that carried a password (input buffer, framed command) are wiped.
@@ -117,7 +117,9 @@ static int session_plaintext_ok(imap_session *s)
 void imap_write_capability(imap_session *s, buf *out)
 {
     buf_printf(out, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE"
-                    " CHILDREN SPECIAL-USE APPENDLIMIT=%u", (unsigned)IMAP_APPEND_MAX);
+                    " CHILDREN SPECIAL-USE APPENDLIMIT=%u ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT"
+                    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES X-REGEX", (unsigned)IMAP_APPEND_MAX);
+    if (s->srv && s->srv->backups) buf_puts(out, " X-BACKUP");      /* imap_cmd_backup.c */
     if (s->state == IMAP_STATE_NOTAUTH) {
         if (!conn_is_tls(s->c) && conn_tls_available(s->c)) buf_puts(out, " STARTTLS");
         /* RFC 3501 6.2.3 / 7.2.1: no plaintext login on an insecure channel. */
@@ -284,6 +286,7 @@ out:
 void imap_session_unselect(imap_session *s)
 {
     imap_view_free(&s->view);
+    uidset_free(&s->searchres);        /* RFC 5182 2.1: $ is per selected mailbox */
     free(s->selected);
     s->selected = NULL;
     s->readonly = 0;
@@ -429,11 +432,11 @@ static const char *session_state_error(imap_session *s, imap_cmd_kind k)
     case IMAP_CMD_SELECT: case IMAP_CMD_EXAMINE: case IMAP_CMD_CREATE: case IMAP_CMD_DELETE:
     case IMAP_CMD_RENAME: case IMAP_CMD_SUBSCRIBE: case IMAP_CMD_UNSUBSCRIBE: case IMAP_CMD_LIST:
     case IMAP_CMD_LSUB: case IMAP_CMD_STATUS: case IMAP_CMD_APPEND: case IMAP_CMD_NAMESPACE:
-    case IMAP_CMD_IDLE:
+    case IMAP_CMD_IDLE: case IMAP_CMD_XBACKUP:
         return s->state == IMAP_STATE_NOTAUTH ? "Authenticate first." : NULL;
     case IMAP_CMD_CHECK: case IMAP_CMD_CLOSE: case IMAP_CMD_EXPUNGE: case IMAP_CMD_SEARCH:
     case IMAP_CMD_FETCH: case IMAP_CMD_STORE: case IMAP_CMD_COPY: case IMAP_CMD_MOVE:
-    case IMAP_CMD_UNSELECT:
+    case IMAP_CMD_UNSELECT: case IMAP_CMD_SORT: case IMAP_CMD_THREAD:
         if (s->state == IMAP_STATE_NOTAUTH) return "Authenticate first.";
         return s->state == IMAP_STATE_SELECTED ? NULL : "No mailbox selected.";
     case IMAP_CMD_UNKNOWN:
@@ -467,6 +470,9 @@ static void session_execute(imap_session *s, imap_cmd *cmd, const char *tag)
     case IMAP_CMD_UNSELECT:     imap_cmd_unselect(s, cmd); break;
     case IMAP_CMD_EXPUNGE:      imap_cmd_expunge(s, cmd); break;
     case IMAP_CMD_SEARCH:       imap_cmd_search(s, cmd); break;
+    case IMAP_CMD_SORT:         imap_cmd_sort(s, cmd); break;
+    case IMAP_CMD_THREAD:       imap_cmd_thread(s, cmd); break;
+    case IMAP_CMD_XBACKUP:      imap_cmd_xbackup(s, cmd); break;
     case IMAP_CMD_FETCH:        imap_cmd_fetch(s, cmd); break;
     case IMAP_CMD_STORE:        imap_cmd_store(s, cmd); break;
     case IMAP_CMD_COPY:
@@ -522,7 +528,8 @@ static const char *session_safe_tag(const char *tag)
 static int session_cmd_allows_expunge(const imap_cmd *cmd)
 {
     return cmd->kind != IMAP_CMD_FETCH && cmd->kind != IMAP_CMD_STORE &&
-           cmd->kind != IMAP_CMD_SEARCH;
+           cmd->kind != IMAP_CMD_SEARCH && cmd->kind != IMAP_CMD_SORT &&
+           cmd->kind != IMAP_CMD_THREAD;
 }
 
 static void session_command(imap_session *s)
@@ -538,9 +545,13 @@ static void session_command(imap_session *s)
     imap_set_reply(s, IMAP_REPLY_NONE, NULL, NULL);
     if (rc != 0) {
         imap_set_reply(s, IMAP_REPLY_BAD, NULL, err[0] ? err : "Syntax error.");
+        /* RFC 5182 2.1: a SEARCH (or SORT) that asked to SAVE and failed empties $. */
+        if (cmd.search_return & IMAP_SEARCH_RETURN_SAVE) uidset_free(&s->searchres);
     } else {
         const char *why = session_state_error(s, cmd.kind);
         if (why) imap_set_reply(s, IMAP_REPLY_BAD, NULL, why);
+        /* A restore replaced the mailbox (imap_cmd_backup.c): nothing the client holds is valid. */
+        else if (imap_backup_replaced(s)) session_bye(s, "Mailbox restored from a backup, please reconnect.");
         else session_execute(s, &cmd, tag);
     }
 

@@ -8,7 +8,10 @@
  *   imap_cmd_auth.c     LOGIN, AUTHENTICATE PLAIN (SASL-IR), opening the mailbox
  *   imap_cmd_mailbox.c  SELECT EXAMINE CREATE DELETE RENAME (UN)SUBSCRIBE LIST
  *                       LSUB STATUS APPEND CLOSE UNSELECT
- *   imap_cmd_message.c  FETCH STORE SEARCH COPY MOVE EXPUNGE and their UID forms
+ *   imap_cmd_message.c  FETCH STORE SEARCH (ESEARCH, SEARCHRES) SORT THREAD COPY
+ *                       MOVE EXPUNGE and their UID forms
+ *   imap_sort.c         base subject and SORT order (pure, imap_sort.h)
+ *   imap_thread.c       THREAD ORDEREDSUBJECT / REFERENCES (pure, imap_sort.h)
  *   imap_fetch.c        one message's FETCH response
  *   imap_list.c         LIST/LSUB wildcards and the entries a pattern selects (pure)
  *   imap_view.c         the selected folder as the client knows it: seq <-> uid,
@@ -221,12 +224,16 @@ typedef struct imap_session {
     store_mailbox *store;        /* NULL while parked (IDLE) */
     int store_parked;            /* closed during IDLE; reopened by session_store_unpark */
     store_watch *watch;          /* holds a conn_ref while it exists */
+    uint64_t store_generation;   /* store_generation() when first seen; 0 = not yet (imap_cmd_backup.c) */
     imap_keywords kw;
 
     /* Selected. */
     imap_view view;
     char *selected;              /* normalised UTF-8 name */
     int readonly;                /* EXAMINE */
+    uidset searchres;            /* "$": uids saved by SEARCH RETURN (SAVE) (RFC 5182);
+                                    emptied by SELECT/EXAMINE/CLOSE/UNSELECT and by a
+                                    failed SEARCH that asked to SAVE */
 } imap_session;
 
 /* Replies. */
@@ -274,8 +281,16 @@ void imap_cmd_unselect(imap_session *s, imap_cmd *cmd);
 void imap_cmd_fetch(imap_session *s, imap_cmd *cmd);
 void imap_cmd_store(imap_session *s, imap_cmd *cmd);
 void imap_cmd_search(imap_session *s, imap_cmd *cmd);
+void imap_cmd_sort(imap_session *s, imap_cmd *cmd);
+void imap_cmd_thread(imap_session *s, imap_cmd *cmd);
 void imap_cmd_copy(imap_session *s, imap_cmd *cmd);
 void imap_cmd_expunge(imap_session *s, imap_cmd *cmd);
+
+/* Backups (imap_cmd_backup.c): 1 when a restore replaced the mailbox since the
+ * session first looked (then it must say BYE). */
+int imap_backup_replaced(imap_session *s);
+/* XBACKUP: the backup pipeline now; tagged OK "[X-BACKUP unchanged|VERSION] ...". */
+void imap_cmd_xbackup(imap_session *s, imap_cmd *cmd);
 
 /* ==== FETCH (imap_fetch.c) ======================================================== */
 

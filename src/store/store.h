@@ -91,6 +91,11 @@ store_status store_seal_secret(store_mailbox *m, unsigned char secret[32]);
  * the file is sound) to `report`. STORE_OK means the check ran, not that it said ok. */
 store_status store_check(store_mailbox *m, buf *report);
 
+/* Rebuilds the search and sort indexes of every message from the stored bytes
+ * (`sealbox doctor`), in one write transaction. Never needed for correctness:
+ * indexes are maintained with every change; this repairs a damaged one. */
+store_status store_reindex(store_mailbox *m);
+
 /* --- Folders ------------------------------------------------------------------ */
 
 typedef struct store_folder {
@@ -209,7 +214,8 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
                           const char *msg, size_t len,
                           uint32_t *uidvalidity_out, uint32_t *uid_out);
 
-/* Delivery from the sealed spool (issue 3): store_append, unless a message with
+/* Delivery from the sealed spool (issue 3) and import (src/transfer/):
+ * store_append, unless a message with
  * the same `origin` (a name its source never reuses, e.g. "spool:<uid>:<id>",
  * at most STORE_ORIGIN_MAX bytes) was appended by this call before — then
  * STORE_EXISTS and nothing changes. The origin is recorded in the same
@@ -217,14 +223,9 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
  * source forgets the message can neither lose nor duplicate it. */
 #define STORE_ORIGIN_MAX 128
 store_status store_append_once(store_mailbox *m, const char *name, uint32_t flags,
+                               const char *const *keywords, size_t nkeywords,
                                int64_t internaldate, const char *msg, size_t len,
                                const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out);
-/* store_append_once with keywords too (import, src/transfer/): the message, its
- * keywords and its origin are committed in one transaction. */
-store_status store_append_once_kw(store_mailbox *m, const char *name, uint32_t flags,
-                                  const char *const *keywords, size_t nkeywords,
-                                  int64_t internaldate, const char *msg, size_t len,
-                                  const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out);
 
 /* Group commit (SMTP delivery, issue 3): appends every message of `msgs` to
  * folder `name` (no flags, INTERNALDATE msgs[i].internaldate) in ONE write
@@ -232,7 +233,10 @@ store_status store_append_once_kw(store_mailbox *m, const char *name, uint32_t f
  * that fails gets its own status and leaves no trace, the others go on.
  * STORE_OK when the COMMIT returned: then msgs[i].status (STORE_OK with uid,
  * or why not) is final and every STORE_OK message is durable. Any other
- * return: nothing of the batch was committed and every status says so. */
+ * return: nothing of the batch was committed and every status says so.
+ * Afterwards the handle leaves the WAL in place when closed (no checkpoint at
+ * close): delivery opens a mailbox for one batch, and a checkpoint at every
+ * close would cost more than the batch. */
 typedef struct store_batch_msg {
     const char *msg;
     size_t len;

@@ -5,7 +5,8 @@
  *
  * Each helper that fails logs by mailbox id and step, never content, and returns
  * -1 or NULL. Transactions: a write transaction takes the write lock at once
- * (BEGIN IMMEDIATE), see store_tx_begin.
+ * (BEGIN IMMEDIATE), see store_tx_begin; inside store_append_batch (m->batch)
+ * each call joins the batch's one transaction.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,6 +63,13 @@ int store_db_done(store_mailbox *m, sqlite3_stmt *st, const char *what)
  * which busy_timeout does not retry. */
 int store_tx_begin(store_mailbox *m, int write)
 {
+    /* Inside store_append_batch's transaction: the call joins it, and the
+     * batch's one COMMIT is the commit (see store_tx_rollback for failures). */
+    if (m->batch) {
+        if (m->in_tx) return -1;
+        m->in_tx = 1;
+        return 0;
+    }
     if (store_db_exec(m, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin") < 0) return -1;
     m->in_tx = 1;
     return 0;
@@ -69,6 +77,10 @@ int store_tx_begin(store_mailbox *m, int write)
 
 int store_tx_commit(store_mailbox *m)
 {
+    if (m->batch) {
+        m->in_tx = 0;
+        return 0;
+    }
     if (store_db_exec(m, "COMMIT", "commit") < 0) return -1;
     m->in_tx = 0;
     return 0;
@@ -77,6 +89,13 @@ int store_tx_commit(store_mailbox *m)
 void store_tx_rollback(store_mailbox *m)
 {
     if (!m->in_tx) return;
+    if (m->batch) {
+        /* A call failed inside the batch: what it wrote cannot be undone
+         * alone, so the whole batch is rolled back and redone call by call. */
+        m->batch_failed = 1;
+        m->in_tx = 0;
+        return;
+    }
     if (sqlite3_get_autocommit(m->db) == 0)
         sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
     m->in_tx = 0;

@@ -21,6 +21,13 @@ struct store_mailbox {
     sqlite3 *db;
     char id[STORE_MAILBOX_ID_LEN + 1];
     int in_tx;
+    /* Set by store_append_batch (store_batch.c) while it holds one write
+     * transaction for many appends: store_tx_begin/commit then join that
+     * transaction instead of opening their own, so the batch commits (and
+     * fsyncs) once; store_tx_rollback sets batch_failed, and the batch is
+     * rolled back and redone one append at a time. */
+    int batch;
+    int batch_failed;
 };
 
 typedef struct store_folder_row {

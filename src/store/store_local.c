@@ -8,7 +8,8 @@
  *   Tables and migrations: mailbox/mailbox_schema.c. Name rules:
  *   mailbox/mailbox_name.c. Message bytes: zstd (mailbox/mailbox_body.c) before
  *   encryption. SQLite helpers shared by the store files: store_db.c.
- *   SEARCH: store_search.c.
+ *   SEARCH: store_search.c. Sort facts and the full-text index: store_sort.c,
+ *   store_index.c (written with each body, dropped by a trigger with it).
  *
  * PROMISES (beyond store.h)
  *   - Every change runs in BEGIN IMMEDIATE ... COMMIT with synchronous=FULL, so
@@ -61,6 +62,7 @@
 #include "mime/mime.h"
 #include "search/search.h"
 #include "store/store.h"
+#include "store/store_index.h"
 #include "store/store_internal.h"
 #include "store/store_watch.h"
 
@@ -298,6 +300,7 @@ static store_status mailbox_open_db(const char *path, const char *id,
         store_db_exec(m, "PRAGMA temp_store=MEMORY", "temp_store") < 0)
         goto fail;
     if (mailbox_schema_migrate(m->db, m->id) < 0) goto fail;
+    store_index_open_check(m);      /* bodies of older files: see store_index.c */
     *out = m;
     return STORE_OK;
 fail:
@@ -1080,6 +1083,7 @@ typedef struct parsed_msg {
     int64_t sentdate;
     int sentdate_tz;
     char *hdr[4];                 /* From, To, Cc, Subject (unfolded), or NULL */
+    store_index_entry *ix;        /* sort facts and searchable text (store_index.c) */
 } parsed_msg;
 
 static const char *const indexed_headers[4] = { "From", "To", "Cc", "Subject" };
@@ -1093,6 +1097,7 @@ static void parsed_free(parsed_msg *p)
     buf_free(&p->bodystructure);
     buf_free(&p->sections);
     for (size_t i = 0; i < 4; i++) free(p->hdr[i]);
+    store_index_entry_free(p->ix);
 }
 
 static int parse_message(store_mailbox *m, const char *msg, size_t len, parsed_msg *p)
@@ -1116,6 +1121,7 @@ static int parse_message(store_mailbox *m, const char *msg, size_t len, parsed_m
             p->hdr[i] = xstrndup(buf_cstr(&v), v.len);
     }
     buf_free(&v);
+    p->ix = store_index_prepare(p->raw.p, p->raw.len, root, buf_cstr(&p->envelope), p->envelope.len);
     mime_free(root);
     if (mailbox_body_compress(p->raw.p, p->raw.len, &p->compressed) < 0) {
         log_error("store", "mailbox %s: compressing a message failed", m->id);
@@ -1203,6 +1209,8 @@ static store_status append_message(store_mailbox *m, const char *name, uint32_t 
     if (store_db_done(m, st, "body insert") < 0) goto done;
     int64_t body_id = sqlite3_last_insert_rowid(m->db);
     sqlite3_finalize(st);
+    st = NULL;
+    if (store_index_insert(m, body_id, p.ix) < 0) goto done;
 
     st = store_db_prepare(m,
         "INSERT INTO messages(folder_id, uid, modseq, flags, keywords, internaldate,"
@@ -1274,20 +1282,9 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
 }
 
 store_status store_append_once(store_mailbox *m, const char *name, uint32_t flags,
+                               const char *const *keywords, size_t nkeywords,
                                int64_t internaldate, const char *msg, size_t len,
                                const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out)
-{
-    if (uidvalidity_out) *uidvalidity_out = 0;
-    if (uid_out) *uid_out = 0;
-    if (!origin || !*origin || strlen(origin) > STORE_ORIGIN_MAX) return STORE_INVALID;
-    return append_message(m, name, flags, NULL, 0, internaldate, 0, msg, len, origin,
-                          uidvalidity_out, uid_out);
-}
-
-store_status store_append_once_kw(store_mailbox *m, const char *name, uint32_t flags,
-                                  const char *const *keywords, size_t nkeywords,
-                                  int64_t internaldate, const char *msg, size_t len,
-                                  const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out)
 {
     if (uidvalidity_out) *uidvalidity_out = 0;
     if (uid_out) *uid_out = 0;

@@ -107,6 +107,17 @@
  * gives the client 3), and never more: an idle SMTP peer holds a connection slot. */
 #define SMTP_TIMEOUT_SEC         300
 
+/* Group commit of SMTP delivery (delivery/delivery_group.c): messages for one
+ * mailbox or spool file that wait while a batch commits go into the next one,
+ * at most this many and (after the first) this many octets. One fsync then
+ * covers them all; the bounds keep one write transaction, and the time other
+ * writers of that file wait for its lock, short. */
+#define DELIVERY_GROUP_MAX       64
+#define DELIVERY_GROUP_BYTES_MAX (32 * 1024 * 1024)
+/* Spool files delivery keeps open between batches (one handle ~ a few KiB of
+ * SQLite state plus its page cache); the least recently used is closed. */
+#define DELIVERY_SPOOL_CACHE     32
+
 /* --- Authentication -------------------------------------------------------- */
 
 /* Failed logins: after this many within the window the address (or IP) is
@@ -201,6 +212,11 @@
 /* Attachments listed in a webhook body. */
 #define WEBHOOK_ATTACHMENTS_MAX  100
 
+/* THREAD=REFERENCES (imap_thread.c): message ids taken from one message's
+ * References header. A 50 MB header could name millions; the last ones are the
+ * closest ancestors (RFC 5322 3.6.4), which are what threading needs. */
+#define IMAP_THREAD_REFS_MAX     1000
+
 /* X-REGEX (search_regex.c). A pattern longer than this is refused before PCRE2
  * sees it; parentheses nest no deeper than this (PCRE2's own default is 250). */
 #define SEARCH_REGEX_PATTERN_MAX 1024
@@ -211,5 +227,41 @@
 #define SEARCH_REGEX_MATCH_LIMIT 2000000
 #define SEARCH_REGEX_DEPTH_LIMIT 10000
 #define SEARCH_REGEX_HEAP_KIB    (20 * 1024)
+
+/* Backups (src/backup/). Versions kept per mailbox when the config says
+ * nothing (DESIGN.md "Backups": a week of dailies); the most a config may ask. */
+#define BACKUP_KEEP_DEFAULT      7
+#define BACKUP_KEEP_MAX          1000
+/* S3: files above the part size go by multipart upload in parts of that size.
+ * AWS wants parts of at least 5 MiB (all but the last) and at most 10,000 parts;
+ * the floor is lower so tests can take the multipart path with small files. */
+#define BACKUP_PART_SIZE_DEFAULT (16 * 1024 * 1024)
+#define BACKUP_PART_SIZE_MIN     1024
+#define BACKUP_PARTS_MAX         10000
+/* One S3 response body we read (ListObjectsV2 pages hold at most 1000 keys of
+ * ~100 bytes each; error documents are small): more is a broken or hostile peer. */
+#define BACKUP_S3_RESPONSE_MAX   (4 * 1024 * 1024)
+/* Versions of one mailbox a listing takes (S3 or folder): a listing is HEADed
+ * version by version, so a hostile or broken server must not make it endless.
+ * Ten times the largest backup_keep. */
+#define BACKUP_VERSIONS_MAX      (10 * BACKUP_KEEP_MAX)
+/* ListObjectsV2 pages followed for one mailbox (1000 keys each). */
+#define BACKUP_S3_LIST_PAGES_MAX 100
+/* Whole S3 request (a 50 MiB part over a slow link included) and its connect. */
+#define BACKUP_S3_TIMEOUT_SEC    600
+#define BACKUP_S3_CONNECT_SEC    30
+/* Daemon: back a mailbox up when its newest backup is older than this, retry
+ * a failure after BACKUP_RETRY_FIRST_SEC doubling up to BACKUP_RETRY_MAX_SEC. */
+#define BACKUP_INTERVAL_SEC      (24 * 3600)
+#define BACKUP_RETRY_FIRST_SEC   60
+#define BACKUP_RETRY_MAX_SEC     3600
+/* The daily check starts this long after a login, so the session's first
+ * commands do not share the disk with a snapshot. */
+#define BACKUP_LOGIN_DELAY_SEC   5
+/* Mailboxes the runner remembers (last backup, retry state): bounds its memory;
+ * past it the entries idle longest are forgotten (and checked again at login). */
+#define BACKUP_RUNNER_ENTRIES_MAX 100000
+/* Snapshots older than this in DATADIR/tmp are leftovers of a crash. */
+#define BACKUP_TMP_STALE_SEC     3600
 
 #endif
