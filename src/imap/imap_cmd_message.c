@@ -384,6 +384,24 @@ out:
     uidset_free(&res);
 }
 
+/* The store facts (STORE_SORT_*) that SORT's criteria or THREAD's algorithm
+ * read: each string fact costs a read and a copy per message. */
+static unsigned msg_sort_needs(const imap_cmd *cmd)
+{
+    if (cmd->kind == IMAP_CMD_THREAD)
+        return STORE_SORT_SUBJECT | (cmd->thread == IMAP_THREAD_REFERENCES ? STORE_SORT_THREADING : 0);
+    unsigned what = 0;
+    for (size_t k = 0; k < cmd->nsort; k++) {
+        switch (cmd->sort[k].key) {
+        case IMAP_SORT_SUBJECT: what |= STORE_SORT_SUBJECT; break;
+        case IMAP_SORT_FROM: case IMAP_SORT_TO: case IMAP_SORT_CC: what |= STORE_SORT_ADDRESSES; break;
+        case IMAP_SORT_DISPLAYFROM: case IMAP_SORT_DISPLAYTO: what |= STORE_SORT_DISPLAY; break;
+        case IMAP_SORT_ARRIVAL: case IMAP_SORT_DATE: case IMAP_SORT_SIZE: break;
+        }
+    }
+    return what;
+}
+
 /* The sort records of the messages the program matches, ascending uid, in
  * recs[0..*kept) with each one's number (uid or sequence number) in nums; the
  * array holds *n records in all (free them all with store_sortrecs_free).
@@ -397,7 +415,8 @@ static int msg_sort_records(imap_session *s, imap_cmd *cmd, store_sortrec **recs
     *nums = NULL;
     if (msg_run_search(s, cmd, &res) != 0) goto fail;
     if (res.n) {
-        store_status st = store_sort_records(s->store, s->view.folder_id, &res, recs, n);
+        store_status st = store_sort_records(s->store, s->view.folder_id, &res, msg_sort_needs(cmd),
+                                            recs, n);
         if (st != STORE_OK) {
             imap_reply_store(s, st, 0);
             goto fail;

@@ -278,8 +278,8 @@ store_status store_search(store_mailbox *m, int64_t folder_id, const search_node
                           uidset *result);
 
 /* SORT and THREAD (RFC 5256): what the protocol layer needs of each message to
- * order and thread them. Strings are UTF-8 (encoded words decoded), never NULL
- * ("" when the header is absent). */
+ * order and thread them. Strings are UTF-8 (encoded words decoded), "" when the
+ * header is absent, NULL when not asked for (STORE_SORT_*). */
 typedef struct store_sortrec {
     uint32_t uid;
     int64_t internaldate;        /* ARRIVAL */
@@ -294,10 +294,19 @@ typedef struct store_sortrec {
     char *references;            /* the References header, unfolded */
 } store_sortrec;
 
+/* What store_sort_records fills besides uid, dates and size (each a cost:
+ * strings are read and copied for every message). Fields not asked for are
+ * NULL. */
+#define STORE_SORT_SUBJECT    0x01u   /* subject */
+#define STORE_SORT_ADDRESSES  0x02u   /* from, to, cc */
+#define STORE_SORT_DISPLAY    0x04u   /* from_display, to_display */
+#define STORE_SORT_THREADING  0x08u   /* message_id, in_reply_to, references */
+#define STORE_SORT_ALL        0x0fu
+
 /* The sort records of the messages of the folder whose uid is in `uids` (every
- * message when `uids` is NULL), ascending uid. */
+ * message when `uids` is NULL), ascending uid, with the fields `what` asks for. */
 store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidset *uids,
-                                store_sortrec **out, size_t *n);
+                                unsigned what, store_sortrec **out, size_t *n);
 void store_sortrecs_free(store_sortrec *r, size_t n);
 
 /* --- Change watch ----------------------------------------------------------------- */

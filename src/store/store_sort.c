@@ -267,8 +267,66 @@ static int sortcols_from_body(store_mailbox *m, int64_t body_id, size_t size, co
     return 0;
 }
 
+/* Moves the facts `what` asks for from `c` into `o`; frees the rest. */
+static void sortrec_take(store_sortrec *o, store_sortcols *c, unsigned what)
+{
+    if (what & STORE_SORT_SUBJECT) { o->subject = c->subject; c->subject = NULL; }
+    if (what & STORE_SORT_ADDRESSES) {
+        o->from = c->from;
+        o->to = c->to;
+        o->cc = c->cc;
+        c->from = c->to = c->cc = NULL;
+    }
+    if (what & STORE_SORT_DISPLAY) {
+        o->from_display = c->from_display;
+        o->to_display = c->to_display;
+        c->from_display = c->to_display = NULL;
+    }
+    if (what & STORE_SORT_THREADING) {
+        o->message_id = c->message_id;
+        o->in_reply_to = c->in_reply_to;
+        o->references = c->references;
+        c->message_id = c->in_reply_to = c->references = NULL;
+    }
+    store_sortcols_free(c);
+}
+
+/* The facts of a message whose body has no body_sort row (an older file being
+ * re-indexed): parsed from the stored message. -1 logged. */
+static int sortrec_parse(store_mailbox *m, int64_t folder_id, int64_t body_id, store_sortrec *o,
+                         unsigned what)
+{
+    sqlite3_stmt *env = store_db_prepare(m, "SELECT envelope FROM messages WHERE folder_id = ? AND uid = ?");
+    if (!env) return -1;
+    sqlite3_bind_int64(env, 1, folder_id);
+    sqlite3_bind_int64(env, 2, o->uid);
+    int r = -1;
+    if (sqlite3_step(env) == SQLITE_ROW) {
+        const char *e = (const char *)sqlite3_column_text(env, 0);
+        size_t elen = e ? (size_t)sqlite3_column_bytes(env, 0) : 0;
+        store_sortcols c;
+        memset(&c, 0, sizeof c);
+        if (sortcols_from_body(m, body_id, (size_t)o->size, e, elen, &c) == 0) {
+            sortrec_take(o, &c, what);
+            r = 0;
+        }
+    } else {
+        store_db_fail(m, "sort envelope");
+    }
+    sqlite3_finalize(env);
+    return r;
+}
+
+/* The columns of body_sort for each STORE_SORT_* bit, in sortrec_take's order. */
+static const struct { unsigned bit; const char *cols; int n; } sort_cols[] = {
+    { STORE_SORT_SUBJECT, ", s.subject", 1 },
+    { STORE_SORT_ADDRESSES, ", s.from_mbox, s.to_mbox, s.cc_mbox", 3 },
+    { STORE_SORT_DISPLAY, ", s.from_display, s.to_display", 2 },
+    { STORE_SORT_THREADING, ", s.message_id, s.in_reply_to, s.refs", 3 },
+};
+
 store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidset *uids,
-                                store_sortrec **out, size_t *n)
+                                unsigned what, store_sortrec **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -276,17 +334,26 @@ store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidse
     sqlite3_stmt *st = NULL;
     store_sortrec *v = NULL;
     size_t count = 0, cap = 0;
+    buf sql = BUF_INIT;
+    what &= STORE_SORT_ALL;
     if (uids && uids->n == 0) return STORE_OK;
+    /* Dates and sizes alone come from the messages rows (a covering index);
+     * only string facts need the join with body_sort. */
+    buf_puts(&sql, "SELECT m.uid, m.internaldate, m.sentdate, m.size, m.body_id");
+    if (what) {
+        buf_puts(&sql, ", s.body_id");
+        for (size_t k = 0; k < sizeof sort_cols / sizeof sort_cols[0]; k++)
+            if (what & sort_cols[k].bit) buf_puts(&sql, sort_cols[k].cols);
+        buf_puts(&sql, " FROM messages m LEFT JOIN body_sort s ON s.body_id = m.body_id");
+    } else {
+        buf_puts(&sql, " FROM messages m");
+    }
+    buf_puts(&sql, " WHERE m.folder_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid");
     if (store_tx_begin(m, 0) < 0) goto done;
     store_folder_row f;
     int found = store_folder_by_id(m, folder_id, &f);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
-    st = store_db_prepare(m,
-        "SELECT m.uid, m.internaldate, m.sentdate, m.size, m.body_id, s.body_id,"
-        " s.subject, s.from_mbox, s.to_mbox, s.cc_mbox, s.from_display, s.to_display,"
-        " s.message_id, s.in_reply_to, s.refs"
-        " FROM messages m LEFT JOIN body_sort s ON s.body_id = m.body_id"
-        " WHERE m.folder_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid");
+    st = store_db_prepare(m, buf_cstr(&sql));
     if (!st) goto done;
     size_t nranges = uids ? uids->n : 1;
     for (size_t k = 0; k < nranges; k++) {
@@ -302,48 +369,24 @@ store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidse
             }
             store_sortrec *o = &v[count];
             memset(o, 0, sizeof *o);
+            count++;
             o->uid = (uint32_t)sqlite3_column_int64(st, 0);
             o->internaldate = sqlite3_column_int64(st, 1);
             o->sentdate = sqlite3_column_int64(st, 2);          /* NULL reads as 0 */
             o->size = (uint64_t)sqlite3_column_int64(st, 3);
-            store_sortcols c;
-            if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
-                c.subject = store_col_strdup(st, 6);
-                c.from = store_col_strdup(st, 7);
-                c.to = store_col_strdup(st, 8);
-                c.cc = store_col_strdup(st, 9);
-                c.from_display = store_col_strdup(st, 10);
-                c.to_display = store_col_strdup(st, 11);
-                c.message_id = store_col_strdup(st, 12);
-                c.in_reply_to = store_col_strdup(st, 13);
-                c.references = store_col_strdup(st, 14);
-            } else {
-                /* Not indexed yet (an older file being re-indexed): parse it. */
-                sqlite3_stmt *env = store_db_prepare(m,
-                    "SELECT envelope FROM messages WHERE folder_id = ? AND uid = ?");
-                if (!env) goto done;
-                sqlite3_bind_int64(env, 1, folder_id);
-                sqlite3_bind_int64(env, 2, o->uid);
-                int erc = sqlite3_step(env);
-                const char *e = erc == SQLITE_ROW ? (const char *)sqlite3_column_text(env, 0) : NULL;
-                size_t elen = e ? (size_t)sqlite3_column_bytes(env, 0) : 0;
-                int lr = erc == SQLITE_ROW
-                    ? sortcols_from_body(m, sqlite3_column_int64(st, 4), (size_t)o->size, e, elen, &c)
-                    : -1;
-                if (erc != SQLITE_ROW) store_db_fail(m, "sort envelope");
-                sqlite3_finalize(env);
-                if (lr < 0) goto done;
+            if (!what) continue;
+            if (sqlite3_column_type(st, 5) == SQLITE_NULL) {
+                if (sortrec_parse(m, folder_id, sqlite3_column_int64(st, 4), o, what) < 0) goto done;
+                continue;
             }
-            o->subject = c.subject;
-            o->from = c.from;
-            o->to = c.to;
-            o->cc = c.cc;
-            o->from_display = c.from_display;
-            o->to_display = c.to_display;
-            o->message_id = c.message_id;
-            o->in_reply_to = c.in_reply_to;
-            o->references = c.references;
-            count++;
+            int col = 6;
+            char **fields[] = { &o->subject, &o->from, &o->to, &o->cc, &o->from_display,
+                                &o->to_display, &o->message_id, &o->in_reply_to, &o->references };
+            size_t fi = 0;
+            for (size_t b = 0; b < sizeof sort_cols / sizeof sort_cols[0]; b++) {
+                for (int c = 0; c < sort_cols[b].n; c++, fi++)
+                    if (what & sort_cols[b].bit) *fields[fi] = store_col_strdup(st, col++);
+            }
         }
         if (rc != SQLITE_DONE) { store_db_fail(m, "sort records"); goto done; }
     }
@@ -359,6 +402,7 @@ done:
     sqlite3_finalize(st);
     store_tx_rollback(m);
     store_sortrecs_free(v, count);
+    buf_free(&sql);
     return res;
 }
 

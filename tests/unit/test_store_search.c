@@ -274,7 +274,7 @@ static void brute_load(store_mailbox *m, int64_t folder, brute *b)
     store_folder_clear(&fs);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(m, folder, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(m, folder, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     b->msgs = calloc(n ? n : 1, sizeof *b->msgs);
     b->raw = calloc(n ? n : 1, sizeof *b->raw);
     b->n = n;

@@ -101,7 +101,7 @@ static void records_hold_decoded_subject_and_first_addresses(void **state)
     uint32_t uid = append(f->m, "INBOX", FULL, 1700000000);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].uid, uid);
     assert_int_equal(r[0].internaldate, 1700000000);
@@ -121,6 +121,39 @@ static void records_hold_decoded_subject_and_first_addresses(void **state)
     store_sortrecs_free(r, n);
 }
 
+static void only_the_facts_asked_for_are_filled(void **state)
+{
+    fixture *f = *state;
+    append(f->m, "INBOX", FULL, 1700000000);
+    store_sortrec *r = NULL;
+    size_t n = 0;
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, 0, &r, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].internaldate, 1700000000);
+    assert_int_equal(r[0].sentdate, 1672736400);
+    assert_int_equal(r[0].size, strlen(FULL));
+    assert_null(r[0].subject);
+    assert_null(r[0].from);
+    assert_null(r[0].references);
+    store_sortrecs_free(r, n);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_SUBJECT | STORE_SORT_THREADING,
+                                        &r, &n), STORE_OK);
+    assert_string_equal(r[0].subject, "Gr\xc3\xbc\xc3\x9f" "e aus  Berlin");
+    assert_string_equal(r[0].message_id, "<abc@host.example>");
+    assert_string_equal(r[0].references, "<root@host>\t<parent@host>");
+    assert_null(r[0].from);
+    assert_null(r[0].to_display);
+    store_sortrecs_free(r, n);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_ADDRESSES | STORE_SORT_DISPLAY,
+                                        &r, &n), STORE_OK);
+    assert_null(r[0].subject);
+    assert_string_equal(r[0].from, "juergen");
+    assert_string_equal(r[0].cc, "dave");
+    assert_string_equal(r[0].to_display, "undisclosed");
+    assert_null(r[0].message_id);
+    store_sortrecs_free(r, n);
+}
+
 static void absent_headers_are_empty_strings_and_display_falls_back_to_addr_spec(void **state)
 {
     fixture *f = *state;
@@ -128,7 +161,7 @@ static void absent_headers_are_empty_strings_and_display_falls_back_to_addr_spec
     append(f->m, "INBOX", NONAME, 1700000100);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(r[0].subject, "");
     assert_string_equal(r[0].from, "");
@@ -158,7 +191,7 @@ static void uid_set_selects_records_in_ascending_uid_order(void **state)
     uidset_add(&s, 99);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(f->m, f->inbox, &s, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, &s, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 3);
     assert_int_equal(r[0].uid, 1);
     assert_int_equal(r[1].uid, 2);
@@ -166,10 +199,10 @@ static void uid_set_selects_records_in_ascending_uid_order(void **state)
     assert_string_equal(r[1].subject, "plain");
     store_sortrecs_free(r, n);
     uidset_clear(&s);
-    assert_int_equal(store_sort_records(f->m, f->inbox, &s, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, &s, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 0);
     uidset_free(&s);
-    assert_int_equal(store_sort_records(f->m, 99999, NULL, &r, &n), STORE_GONE);
+    assert_int_equal(store_sort_records(f->m, 99999, NULL, STORE_SORT_ALL, &r, &n), STORE_GONE);
 }
 
 static void copies_and_moves_keep_their_records_until_the_last_is_expunged(void **state)
@@ -185,15 +218,15 @@ static void copies_and_moves_keep_their_records_until_the_last_is_expunged(void 
     store_copyuid_clear(&cu);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 0);
     int64_t archive = folder_id(f->m, "Archive"), trash = folder_id(f->m, "Trash");
-    assert_int_equal(store_sort_records(f->m, trash, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, trash, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(r[0].from, "juergen");
     store_sortrecs_free(r, n);
     assert_int_equal(store_folder_delete(f->m, "Trash"), STORE_OK);
-    assert_int_equal(store_sort_records(f->m, archive, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, archive, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(r[0].cc, "dave");
     store_sortrecs_free(r, n);
@@ -250,7 +283,7 @@ static void version_2_file_is_upgraded_and_indexed_at_open(void **state)
     sqlite3_close(db);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(r[0].subject, "Gr\xc3\xbc\xc3\x9f" "e aus  Berlin");
     assert_string_equal(r[0].references, "<root@host>\t<parent@host>");
@@ -267,7 +300,7 @@ static void records_without_index_rows_are_parsed_on_the_spot(void **state)
     sqlite3_close(db);
     store_sortrec *r = NULL;
     size_t n = 0;
-    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, &r, &n), STORE_OK);
+    assert_int_equal(store_sort_records(f->m, f->inbox, NULL, STORE_SORT_ALL, &r, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(r[0].from_display, "J\xc3\xbcrgen M\xc3\xbcller");
     assert_string_equal(r[0].message_id, "<abc@host.example>");
@@ -283,6 +316,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(records_hold_decoded_subject_and_first_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(only_the_facts_asked_for_are_filled, setup, teardown),
         cmocka_unit_test_setup_teardown(absent_headers_are_empty_strings_and_display_falls_back_to_addr_spec, setup, teardown),
         cmocka_unit_test_setup_teardown(uid_set_selects_records_in_ascending_uid_order, setup, teardown),
         cmocka_unit_test_setup_teardown(copies_and_moves_keep_their_records_until_the_last_is_expunged, setup, teardown),
