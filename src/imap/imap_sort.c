@@ -165,11 +165,14 @@ char *imap_base_subject(const char *subject, int *reply_or_fwd)
 
 /* ---- SORT ------------------------------------------------------------------------------ */
 
+/* String criteria compare keys folded once per message (i;ascii-casemap: ASCII
+ * lower case to upper case, every other byte as it is), so that a comparison
+ * is a plain strcmp: folding inside the comparator cost n log n foldings. */
 typedef struct sort_ctx {
     const store_sortrec *recs;
     const imap_sort_crit *crit;
     size_t ncrit;
-    char **subjects;          /* base subjects, when SUBJECT is a criterion */
+    char ***keys;             /* keys[k][i]: folded string of criterion k, or NULL */
 } sort_ctx;
 
 static int cmp_u64(uint64_t a, uint64_t b) { return a < b ? -1 : a > b; }
@@ -181,23 +184,38 @@ static int64_t sort_sent_date(const store_sortrec *r)
     return r->sentdate ? r->sentdate : r->internaldate;
 }
 
+/* The folded sort key of record `r` under string criterion `key`; NULL for
+ * the numeric criteria. */
+static char *sort_key(const store_sortrec *r, imap_sort_key key)
+{
+    const char *src;
+    char *own = NULL;
+    switch (key) {
+    case IMAP_SORT_SUBJECT:     src = own = imap_base_subject(r->subject, NULL); break;
+    case IMAP_SORT_FROM:        src = r->from; break;
+    case IMAP_SORT_TO:          src = r->to; break;
+    case IMAP_SORT_CC:          src = r->cc; break;
+    case IMAP_SORT_DISPLAYFROM: src = r->from_display; break;
+    case IMAP_SORT_DISPLAYTO:   src = r->to_display; break;
+    default:                    return NULL;
+    }
+    char *k = own ? own : xstrdup(src ? src : "");
+    for (char *p = k; *p; p++) *p = (char)casemap_char((unsigned char)*p);
+    return k;
+}
+
 static int sort_cmp(const void *pa, const void *pb, void *arg)
 {
     const sort_ctx *c = arg;
     size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
     const store_sortrec *a = &c->recs[ia], *b = &c->recs[ib];
     for (size_t k = 0; k < c->ncrit; k++) {
-        int r = 0;
+        int r;
         switch (c->crit[k].key) {
-        case IMAP_SORT_ARRIVAL:     r = cmp_i64(a->internaldate, b->internaldate); break;
-        case IMAP_SORT_DATE:        r = cmp_i64(sort_sent_date(a), sort_sent_date(b)); break;
-        case IMAP_SORT_SIZE:        r = cmp_u64(a->size, b->size); break;
-        case IMAP_SORT_SUBJECT:     r = imap_casemap_cmp(c->subjects[ia], c->subjects[ib]); break;
-        case IMAP_SORT_FROM:        r = imap_casemap_cmp(a->from, b->from); break;
-        case IMAP_SORT_TO:          r = imap_casemap_cmp(a->to, b->to); break;
-        case IMAP_SORT_CC:          r = imap_casemap_cmp(a->cc, b->cc); break;
-        case IMAP_SORT_DISPLAYFROM: r = imap_casemap_cmp(a->from_display, b->from_display); break;
-        case IMAP_SORT_DISPLAYTO:   r = imap_casemap_cmp(a->to_display, b->to_display); break;
+        case IMAP_SORT_ARRIVAL: r = cmp_i64(a->internaldate, b->internaldate); break;
+        case IMAP_SORT_DATE:    r = cmp_i64(sort_sent_date(a), sort_sent_date(b)); break;
+        case IMAP_SORT_SIZE:    r = cmp_u64(a->size, b->size); break;
+        default:                r = strcmp(c->keys[k][ia], c->keys[k][ib]); break;
         }
         if (r) return c->crit[k].reverse ? -r : r;
     }
@@ -207,16 +225,20 @@ static int sort_cmp(const void *pa, const void *pb, void *arg)
 void imap_sort(const store_sortrec *recs, size_t n, const imap_sort_crit *crit, size_t ncrit,
                size_t *order)
 {
-    sort_ctx c = { recs, crit, ncrit, NULL };
-    for (size_t k = 0; k < ncrit; k++)
-        if (crit[k].key == IMAP_SORT_SUBJECT && !c.subjects) {
-            c.subjects = xcalloc(n ? n : 1, sizeof *c.subjects);
-            for (size_t i = 0; i < n; i++) c.subjects[i] = imap_base_subject(recs[i].subject, NULL);
-        }
+    sort_ctx c = { recs, crit, ncrit, xcalloc(ncrit ? ncrit : 1, sizeof *c.keys) };
+    for (size_t k = 0; k < ncrit; k++) {
+        char *probe = n ? sort_key(&recs[0], crit[k].key) : NULL;
+        if (!probe) continue;                       /* a numeric criterion */
+        c.keys[k] = xcalloc(n, sizeof *c.keys[k]);
+        c.keys[k][0] = probe;
+        for (size_t i = 1; i < n; i++) c.keys[k][i] = sort_key(&recs[i], crit[k].key);
+    }
     for (size_t i = 0; i < n; i++) order[i] = i;
     if (n > 1) qsort_r(order, n, sizeof *order, sort_cmp, &c);
-    if (c.subjects) {
-        for (size_t i = 0; i < n; i++) free(c.subjects[i]);
-        free(c.subjects);
+    for (size_t k = 0; k < ncrit; k++) {
+        if (!c.keys[k]) continue;
+        for (size_t i = 0; i < n; i++) free(c.keys[k][i]);
+        free(c.keys[k]);
     }
+    free(c.keys);
 }
