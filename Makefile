@@ -133,6 +133,13 @@ bench-full: all
 .PHONY: bench-delivery
 bench-delivery: all
 	@bench/delivery.py --build $(O)
+# SEARCH/SORT/THREAD on one large mailbox: Sealbox vs Dovecot (bench/README.md, "Search").
+# bench-search: 20,000 messages (a few minutes); bench-search-full: 100,000.
+.PHONY: bench-search bench-search-full
+bench-search: all
+	@bench/search.py --quick --build $(O)
+bench-search-full: all
+	@bench/search.py --build $(O)
 
 clean:
 	rm -rf $(O) build-asan build-fuzz build-plain
