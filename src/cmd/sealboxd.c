@@ -30,6 +30,7 @@
 #include "directory/directory.h"
 #include "store/account.h"
 #include "store/datadir.h"
+#include "store/store_watch.h"
 #include "imap/imap_server.h"
 #include "backup/backup.h"
 #include "delivery/delivery.h"
@@ -105,6 +106,13 @@ static int create_demo(accounts *acc, const char *dir, const char *argv0)
 static void expire_keys(void *arg)
 {
     keycache_expire(keycache_now());
+}
+
+/* Changes other processes make to mailboxes that sessions watch (sealbox
+ * import, a restore) reach those sessions too (store_watch.h). */
+static void poll_mailboxes(void *arg)
+{
+    store_watch_poll(arg);
 }
 
 int main(int argc, char **argv)
@@ -269,8 +277,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "sealboxd: %s\n", err);
         goto out;
     }
-    if (net_server_every(srv, 30, expire_keys, NULL) != 0) {
-        fprintf(stderr, "sealboxd: cannot start the key expiry timer\n");
+    if (net_server_every(srv, 30, expire_keys, NULL) != 0 ||
+        net_server_every(srv, STORE_WATCH_POLL_SEC, poll_mailboxes, (void *)dir) != 0) {
+        fprintf(stderr, "sealboxd: cannot start the key expiry and mailbox poll timers\n");
         goto out;
     }
     if (cfg.smtp_listen[0] &&

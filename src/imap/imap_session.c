@@ -739,7 +739,11 @@ void imap_on_event(conn *c, void **sessp, unsigned events)
     }
     if ((events & CONN_EV_NOTIFY) && session_resume(s)) events |= CONN_EV_INPUT;
     if (events & CONN_EV_INPUT) session_input(s);
-    if ((events & CONN_EV_NOTIFY) && s->wait == IMAP_WAIT_DONE && s->state == IMAP_STATE_SELECTED) {
+    if ((events & CONN_EV_NOTIFY) && s->wait == IMAP_WAIT_DONE && imap_backup_replaced(s)) {
+        /* A restore replaced the mailbox while the client idled (it learns of it
+         * now, not at its next command: store_watch_poll woke us). */
+        session_bye(s, "Mailbox restored from a backup, please reconnect.");
+    } else if ((events & CONN_EV_NOTIFY) && s->wait == IMAP_WAIT_DONE && s->state == IMAP_STATE_SELECTED) {
         imap_session_updates(s, 1, 0);
         imap_flush(s);
     }

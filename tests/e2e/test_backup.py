@@ -27,11 +27,13 @@ import socket
 import subprocess
 import time
 
+STORE_WATCH_POLL_SEC = 5   # src/store/store_watch.h
+
 import pytest
 
 from lib.helpers import append, select
 from lib.imapwire import Raw
-from lib.server import set_conf
+from lib.server import TIME_SCALE, set_conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 S3RVER = os.path.join(ROOT, "build", "deps", "s3rver", "node_modules", "@20minutes", "s3rver")
@@ -181,6 +183,32 @@ def test_s3_upload_list_unchanged_restore(box, s3):
     assert cli_pw(box, "doctor", USER).stdout == b"ok\n"
     add_message(box, "after")
     assert inbox_subjects(box) == sorted([canary.encode(), b"after"])
+
+
+def test_restore_reaches_a_session_in_idle_and_an_import_its_exists(box, s3, tmp_path):
+    """Changes made by other processes reach an IDLE client without it sending
+    anything (sealboxd polls the watched mailbox files, store_watch_poll): a
+    message imported by the CLI shows up as EXISTS, a restore as BYE."""
+    add_message(box, "first")
+    v1, _, _ = stored(cli_pw(box, "backup", "run", USER).stdout)
+    r = login(box)
+    select(r, "INBOX")
+    r.send(b"I1 IDLE\r\n")
+    assert r._line().startswith(b"+")
+    # Wait past a poll so that the session's watch has seen the file once.
+    time.sleep(STORE_WATCH_POLL_SEC + 0.5)
+    maildir = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1.host:2,S").write_bytes(b"From: c@example.org\nSubject: imported\n\nhi\n")
+    cli_pw(box, "import", USER, "--format", "maildir", str(maildir))
+    line = r.wait_for(lambda l: l == b"* 2 EXISTS", (STORE_WATCH_POLL_SEC + 3) * TIME_SCALE)
+    assert line, "no EXISTS for the imported message while idling; got %r" % r.seen
+    cli_pw(box, "backup", "restore", USER, "--version", v1)
+    line = r.wait_for(lambda l: l.startswith(b"* BYE"), (STORE_WATCH_POLL_SEC + 3) * TIME_SCALE)
+    assert line and b"restored from a backup" in line, r.seen
+    r.close()
+    assert inbox_subjects(box) == [b"first"]
 
 
 def test_s3_wrong_secret_is_refused(box, s3):
