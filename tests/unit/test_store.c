@@ -98,27 +98,9 @@ static store_folder status_of(store_mailbox *m, const char *name)
     return f;
 }
 
-/* A second connection straight to the file, for what the API does not show. */
 static sqlite3 *raw_open(fixture *f)
 {
-    char path[256], key[80];
-    snprintf(path, sizeof path, "%s/mailboxes/%s.db", f->dir, MBOX_ID);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    strcpy(key, "raw:");
-    for (int i = 0; i < STORE_KEY_LEN; i++) sprintf(key + 4 + 2 * i, "%02x", f->key[i]);
-    assert_int_equal(sqlite3_key_v2(db, "main", key, (int)strlen(key)), SQLITE_OK);
-    return db;
-}
-
-static int64_t raw_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return test_mailbox_db(f->dir, MBOX_ID, f->key);
 }
 
 static uidset set_of(uint32_t lo, uint32_t hi)
@@ -171,7 +153,7 @@ static void file_uses_chacha20_wal_and_full_sync(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
-    assert_int_equal(raw_int(db, "SELECT version FROM schema_version"), MAILBOX_SCHEMA_VERSION);
+    assert_int_equal(test_sql_int(db, "SELECT version FROM schema_version"), MAILBOX_SCHEMA_VERSION);
     sqlite3_close(db);
 
     /* Without the key the file is not a database at all. */
@@ -543,8 +525,8 @@ static void copy_shares_body_and_reports_copyuid(void **state)
     store_msg_clear(&msg);
 
     sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM bodies"), 4);
-    assert_int_equal(raw_int(db, "SELECT sum(refcount) FROM bodies"), 6);
+    assert_int_equal(test_sql_int(db, "SELECT count(*) FROM bodies"), 4);
+    assert_int_equal(test_sql_int(db, "SELECT sum(refcount) FROM bodies"), 6);
 
     assert_int_equal(store_copy(f->m, fid, &s, "Missing", 0, &cu), STORE_NOTFOUND);
     assert_int_equal(store_copy(f->m, fid, &s, "a//b", 0, &cu), STORE_INVALID);
@@ -552,8 +534,8 @@ static void copy_shares_body_and_reports_copyuid(void **state)
     /* Deleting both folders' messages drops every body. */
     store_folder_create(f->m, "Tmp", 0);
     assert_int_equal(store_folder_delete(f->m, "Archive"), STORE_OK);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM bodies"), 3);
-    assert_int_equal(raw_int(db, "SELECT sum(refcount) FROM bodies"), 3);
+    assert_int_equal(test_sql_int(db, "SELECT count(*) FROM bodies"), 3);
+    assert_int_equal(test_sql_int(db, "SELECT sum(refcount) FROM bodies"), 3);
     sqlite3_close(db);
     uidset_free(&s);
     store_folder_clear(&ar);
@@ -764,7 +746,7 @@ static void delete_refuses_inbox_keeps_children_and_drops_messages(void **state)
     assert_int_equal(store_folder_create(f->m, "p/q", 0), STORE_OK);
     assert_true(folder_id(f->m, "p/q") > fid);
     sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM bodies"), 0);
+    assert_int_equal(test_sql_int(db, "SELECT count(*) FROM bodies"), 0);
     sqlite3_close(db);
     uidset_free(&s);
     uidset_free(&gone);
@@ -929,7 +911,7 @@ static void mailbox_files_hold_no_plaintext(void **state)
     /* The subject is really in there: reading it back proves the check above
      * was looking at the right bytes. */
     sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM messages WHERE hdr_subject = 'CanarySubject7391'"), 1);
+    assert_int_equal(test_sql_int(db, "SELECT count(*) FROM messages WHERE hdr_subject = 'CanarySubject7391'"), 1);
     sqlite3_close(db);
 }
 

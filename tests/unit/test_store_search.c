@@ -504,24 +504,13 @@ static void every_key_answers_the_corpus(void **state)
 
 static sqlite3 *raw_open(fixture *f)
 {
-    char path[256], key[80];
-    snprintf(path, sizeof path, "%s/mailboxes/%s.db", f->dir, MBOX_ID);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    strcpy(key, "raw:");
-    for (int i = 0; i < STORE_KEY_LEN; i++) sprintf(key + 4 + 2 * i, "%02x", f->key[i]);
-    assert_int_equal(sqlite3_key_v2(db, "main", key, (int)strlen(key)), SQLITE_OK);
-    return db;
+    return test_mailbox_db(f->dir, MBOX_ID, f->key);
 }
 
 static int64_t raw_int(fixture *f, const char *sql)
 {
     sqlite3 *db = raw_open(f);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    int64_t v = test_sql_int(db, sql);
     sqlite3_close(db);
     return v;
 }

@@ -233,27 +233,9 @@ static void copies_and_moves_keep_their_records_until_the_last_is_expunged(void 
     uidset_free(&one);
 }
 
-/* A second connection straight to the file. */
 static sqlite3 *raw_open(fixture *f)
 {
-    char path[256], key[80];
-    snprintf(path, sizeof path, "%s/mailboxes/%s.db", f->dir, MBOX_ID);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    strcpy(key, "raw:");
-    for (int i = 0; i < STORE_KEY_LEN; i++) sprintf(key + 4 + 2 * i, "%02x", f->key[i]);
-    assert_int_equal(sqlite3_key_v2(db, "main", key, (int)strlen(key)), SQLITE_OK);
-    return db;
-}
-
-static int64_t raw_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return test_mailbox_db(f->dir, MBOX_ID, f->key);
 }
 
 /* Turns the file back into what schema version 2 made: no index tables. */
@@ -277,9 +259,9 @@ static void version_2_file_is_upgraded_and_indexed_at_open(void **state)
     downgrade_to_v2(f);
     assert_int_equal(store_open(f->dir, MBOX_ID, f->key, &f->m), STORE_OK);
     sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT version FROM schema_version"), MAILBOX_SCHEMA_VERSION);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM body_sort"), 2);
-    assert_int_equal(raw_int(db, "SELECT value FROM meta WHERE key = 'index_version'"), 1);
+    assert_int_equal(test_sql_int(db, "SELECT version FROM schema_version"), MAILBOX_SCHEMA_VERSION);
+    assert_int_equal(test_sql_int(db, "SELECT count(*) FROM body_sort"), 2);
+    assert_int_equal(test_sql_int(db, "SELECT value FROM meta WHERE key = 'index_version'"), 1);
     sqlite3_close(db);
     store_sortrec *r = NULL;
     size_t n = 0;
@@ -308,7 +290,7 @@ static void records_without_index_rows_are_parsed_on_the_spot(void **state)
     /* A rebuild puts the row back. */
     assert_int_equal(store_reindex(f->m), STORE_OK);
     db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM body_sort"), 1);
+    assert_int_equal(test_sql_int(db, "SELECT count(*) FROM body_sort"), 1);
     sqlite3_close(db);
 }
 

@@ -2,11 +2,17 @@
  * testutil.c — helpers shared by the unit test programs (see testutil.h).
  */
 #include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "util/fsutil.h"
 
@@ -56,4 +62,26 @@ size_t tree_contains(const char *dir, const char *needle)
     }
     closedir(dp);
     return hits;
+}
+
+sqlite3 *test_mailbox_db(const char *dir, const char *mailbox_id, const unsigned char *key)
+{
+    char path[4096], hex[4 + 64 + 1];
+    snprintf(path, sizeof path, "%s/mailboxes/%s.db", dir, mailbox_id);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    strcpy(hex, "raw:");
+    for (int i = 0; i < 32; i++) sprintf(hex + 4 + 2 * i, "%02x", key[i]);
+    assert_int_equal(sqlite3_key_v2(db, "main", hex, (int)strlen(hex)), SQLITE_OK);
+    return db;
+}
+
+int64_t test_sql_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
 }
