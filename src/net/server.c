@@ -5,12 +5,14 @@
  * the signal events; accepted connections are spread round-robin over all loops.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -208,6 +210,8 @@ void net_server_conn_gone(struct net_server *s, conn *c)
     log_debug("net", "conn %llu: closed", (unsigned long long)c->id);
 }
 
+static void accept_error_cb(struct evconnlistener *l, void *arg);
+
 int net_server_listen(net_server *s, const char *hostport, const conn_handler *h,
                       SSL_CTX *tls_implicit, SSL_CTX *tls_starttls,
                       const char *refuse_line, char *err, size_t errlen)
@@ -237,8 +241,40 @@ int net_server_listen(net_server *s, const char *hostport, const conn_handler *h
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         return -1;
     }
+    evconnlistener_set_error_cb(l, accept_error_cb);
     s->listeners[s->nlisteners++] = l;
     return 0;
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    evconnlistener_enable(arg);
+}
+
+/* accept() failed. Out of descriptors (or kernel memory), the pending
+ * connection stays queued and the listening socket stays readable: retrying at
+ * once spins the loop at 100 % CPU. Pause this listener for NET_ACCEPT_PAUSE_MS
+ * instead (what nginx does); connections already open carry on, and queued ones
+ * are taken when descriptors are free again. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+        log_warn("net", "accept: %s", evutil_socket_error_to_string(e));
+        return;
+    }
+    /* Listeners all run on loop 0: one thread, so a plain static is safe. */
+    static time_t last_warned;
+    time_t now = time(NULL);
+    if (now - last_warned >= 10) {
+        last_warned = now;
+        log_warn("net", "accept: %s; pausing new connections (%d ms at a time)",
+                 evutil_socket_error_to_string(e), NET_ACCEPT_PAUSE_MS);
+    }
+    evconnlistener_disable(l);
+    struct timeval tv = { 0, NET_ACCEPT_PAUSE_MS * 1000 };
+    if (event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, accept_resume_cb, l, &tv) != 0)
+        evconnlistener_enable(l);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)

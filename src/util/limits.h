@@ -55,6 +55,9 @@
 /* Connections from one IP, and in all. */
 #define NET_CONN_PER_IP_MAX      50
 #define NET_CONN_MAX             20000
+/* Out of file descriptors at accept(): the listener pauses this long instead of
+ * spinning on a socket that stays readable (src/net/server.c). */
+#define NET_ACCEPT_PAUSE_MS      100
 
 /* Commands per second per connection (token bucket: rate and burst). */
 #define IMAP_CMD_RATE            200

@@ -6,12 +6,14 @@ names are refused; random bytes never crash the server.
 import random
 import re
 import socket
+import time
 
 import pytest
 
 from conftest import ALICE, USERS
 from lib.helpers import capabilities, status
 from lib.imapwire import Raw, list_entries, quote
+from lib.server import TIME_SCALE
 
 
 def still_serves(server):
@@ -364,3 +366,39 @@ def test_search_with_invalid_utf8_literal_is_refused(connect, mbox):
     if resp.ok():
         assert resp.of("SEARCH") in ([b"SEARCH"], [b"SEARCH "]), resp.untagged
     assert r.cmd("NOOP").ok()
+
+
+def test_out_of_descriptors_pauses_accept_instead_of_spinning(fresh_server, tmp_path):
+    """With its descriptors used up, sealboxd must not spin on accept() (the queued
+    connection keeps the listening socket readable): it pauses, stays idle, and
+    serves new connections once descriptors are free again."""
+    srv = fresh_server(start=False)
+    wrapper = tmp_path / "sealboxd-lowfd"
+    wrapper.write_text("#!/bin/sh\nulimit -n 64\nexec %s \"$@\"\n" % srv.sealboxd)
+    wrapper.chmod(0o755)
+    srv.sealboxd = str(wrapper)
+    srv.start()
+    socks = []
+    try:
+        for _ in range(90):
+            s = socket.create_connection((srv.host, srv.imap_port), timeout=5)
+            socks.append(s)
+        time.sleep(1)
+        with open("/proc/%d/stat" % srv.proc.pid) as f:
+            before = f.read().split(")")[1].split()
+        time.sleep(2)
+        with open("/proc/%d/stat" % srv.proc.pid) as f:
+            after = f.read().split(")")[1].split()
+        ticks = (int(after[11]) + int(after[12])) - (int(before[11]) + int(before[12]))
+        assert ticks < 100, "sealboxd used %d CPU ticks in 2 s while out of descriptors" % ticks
+        for s in socks[:80]:
+            s.close()
+        socks = socks[80:]
+        s = socket.create_connection((srv.host, srv.imap_port), timeout=5)
+        socks.append(s)
+        s.settimeout(5 * TIME_SCALE)
+        assert s.recv(64).startswith(b"* OK"), "no greeting once descriptors were free again"
+        assert b"pausing new connections" in srv.log()
+    finally:
+        for s in socks:
+            s.close()
