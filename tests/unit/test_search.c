@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "search_build.h"
 
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -30,45 +31,10 @@
 
 /* --- Building programs ------------------------------------------------------------------ */
 
-static search_node *n_op(search_op op)
-{
-    return search_node_new(op);
-}
-
-static search_node *n_str(search_op op, const char *field, const char *value)
-{
-    search_node *n = search_node_new(op);
-    if (field) n->field = xstrdup(field);
-    n->value = xstrdup(value);
-    return n;
-}
-
-static search_node *n_num(search_op op, int64_t v)
-{
-    search_node *n = search_node_new(op);
-    n->number = v;
-    return n;
-}
-
-static search_node *n_flags(search_op op, uint32_t f)
-{
-    search_node *n = search_node_new(op);
-    n->flags = f;
-    return n;
-}
-
 static search_node *n_uids(uint32_t lo, uint32_t hi)
 {
     search_node *n = search_node_new(SEARCH_UIDS);
     uidset_add_range(&n->set, lo, hi);
-    return n;
-}
-
-static search_node *n_2(search_op op, search_node *a, search_node *b)
-{
-    search_node *n = search_node_new(op);
-    search_node_add_kid(n, a);
-    if (b) search_node_add_kid(n, b);
     return n;
 }
 
