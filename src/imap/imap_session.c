@@ -377,14 +377,22 @@ static void cmd_idle(imap_session *s, const char *tag)
     s->reply = IMAP_REPLY_NONE;
 }
 
-/* An IDLE session may sit for days. Its SQLite connection (schema, page cache,
- * lookaside: most of a logged-in session's memory) is closed meanwhile and
- * reopened with the key the session holds whenever the session wakes up (DONE,
- * a change to report). The change watch is by mailbox id, not by handle, so
- * nothing is missed while parked: updates are computed from the view's modseq. */
+/* A session that waits for its client holds no SQLite connection when it can
+ * do without one: in IDLE (it may sit there for days) and while logged in with
+ * no mailbox selected (clients keep such connections open for STATUS polls).
+ * The connection (schema, page cache, lookaside: most of a logged-in session's
+ * memory, and three descriptors: the file, its WAL and shm) is closed
+ * meanwhile and reopened with the key the session holds when the session has
+ * work again (a command, DONE, a change to report). The change watch is by
+ * mailbox id, not by handle, so nothing is missed while parked: updates are
+ * computed from the view's modseq. A session paused in the middle of a reply
+ * (s->paused) keeps its connection: it resumes with the commands after it. */
 static void session_store_park(imap_session *s)
 {
-    if (!s->store || s->wait != IMAP_WAIT_DONE || s->state == IMAP_STATE_LOGOUT) return;
+    if (!s->store || s->state == IMAP_STATE_LOGOUT || s->paused) return;
+    int waiting = s->wait == IMAP_WAIT_DONE ||
+                  (s->state == IMAP_STATE_AUTH && s->wait == IMAP_WAIT_COMMAND);
+    if (!waiting) return;
     store_close(s->store);
     s->store = NULL;
     s->store_parked = 1;
@@ -399,7 +407,7 @@ static int session_store_unpark(imap_session *s)
     store_status st = store_open(s->srv->datadir, account_auth_mailbox_id(s->auth),
                                  account_auth_key(s->auth), &s->store);
     if (st == STORE_OK) return 0;
-    log_error("imap", "conn %llu: mailbox %s does not open again after IDLE: %s", s->id,
+    log_error("imap", "conn %llu: mailbox %s does not open again: %s", s->id,
               account_auth_mailbox_id(s->auth), store_strerror(st));
     s->store = NULL;
     return -1;
@@ -732,7 +740,13 @@ void imap_on_event(conn *c, void **sessp, unsigned events)
         *sessp = NULL;
         return;
     }
-    if ((events & (CONN_EV_INPUT | CONN_EV_NOTIFY)) && session_store_unpark(s) < 0) {
+    /* A change reported to a session that is neither selected, nor idling
+     * (a restore ends IDLE with BYE), nor paused needs no mailbox: it stays
+     * parked. */
+    int needs_store = (events & CONN_EV_INPUT) ||
+                      ((events & CONN_EV_NOTIFY) &&
+                       (s->state == IMAP_STATE_SELECTED || s->wait == IMAP_WAIT_DONE || s->paused));
+    if (needs_store && session_store_unpark(s) < 0) {
         session_bye(s, "Mailbox temporarily unavailable.");
         imap_flush(s);
         return;

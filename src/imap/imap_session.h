@@ -222,7 +222,7 @@ typedef struct imap_session {
     /* Authenticated. */
     struct account_auth *auth;
     store_mailbox *store;        /* NULL while parked (IDLE) */
-    int store_parked;            /* closed during IDLE; reopened by session_store_unpark */
+    int store_parked;            /* closed while waiting (IDLE, not selected); reopened by session_store_unpark */
     store_watch *watch;          /* holds a conn_ref while it exists */
     uint64_t store_generation;   /* store_generation() when first seen; 0 = not yet (imap_cmd_backup.c) */
     imap_keywords kw;

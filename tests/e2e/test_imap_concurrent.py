@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from lib.helpers import append, fetch, norm_flags, select
+from lib.helpers import append, fetch, norm_flags, select, status
 from lib.imapwire import fetch_map
 from lib.messages import crlf
 from lib.server import TIME_SCALE
@@ -300,3 +300,28 @@ def test_idle_session_closes_its_mailbox_file_and_reopens_it(fresh_server, conne
     stop_idle(b, tag)
     assert mailbox_fds(server) == 1, "DONE reopens the mailbox"
     assert fetch(b, "2", "BODY.PEEK[]")[2]["BODY[]"] == small(3)
+
+
+def test_session_without_a_selected_mailbox_holds_no_mailbox_file(fresh_server, connect):
+    """Logged in with nothing selected, a session waits without its SQLite
+    connection (three descriptors and the page cache each): 10,000 such
+    clients must not exhaust the descriptor limit. Every command still works,
+    a change made meanwhile is seen, and SELECT keeps the file open until the
+    session leaves the selected state again."""
+    server = fresh_server(users={BOB: "auth-park-password"})
+    a = connect(BOB, srv=server)
+    assert wait_fds(server, 0) == 0, "a session that only logged in holds its mailbox file"
+    create(a, "auth_park")
+    append(a, "auth_park", small(1))
+    assert wait_fds(server, 0) == 0, "parked again after CREATE and APPEND"
+    b = connect(BOB, srv=server)
+    append(b, "auth_park", small(2))
+    b.cmd("LOGOUT")
+    assert wait_fds(server, 0) == 0, "a change reported to a session that is not selected reopens the file"
+    assert status(a, "auth_park")["MESSAGES"] == 2
+    select(a, "auth_park")
+    assert wait_fds(server, 1) == 1, "a selected session keeps its mailbox file open"
+    assert fetch(a, "2", "BODY.PEEK[]")[2]["BODY[]"] == small(2)
+    assert a.cmd("UNSELECT").ok()
+    assert wait_fds(server, 0) == 0, "UNSELECT parks the session again"
+    assert a.cmd("LIST \"\" \"auth_park\"").ok()
