@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <openssl/ssl.h>
@@ -113,6 +114,22 @@ static void expire_keys(void *arg)
 static void poll_mailboxes(void *arg)
 {
     store_watch_poll(arg);
+}
+
+/* Every connection costs a descriptor, and a session with a mailbox selected
+ * three more (the file, its WAL and shm). The soft limit is often 1024 while
+ * the hard one allows far more: take what we are allowed, as other daemons do
+ * (the accept loop pauses when it runs out regardless, src/net/server.c). */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+    }
+    log_info("sealboxd", "descriptor limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
 int main(int argc, char **argv)
@@ -260,6 +277,7 @@ int main(int argc, char **argv)
      * that cannot be used turns them off with a warning; mail goes on. */
     imap.backups = backup_runner_start(dir, err, sizeof err);
     if (!imap.backups) log_warn("sealboxd", "backups are off: %s", err);
+    raise_descriptor_limit();
     net_server *srv = net_server_new(cfg.net_threads, cfg.workers);
     int rc = 1;
     if (!srv) goto out;
