@@ -227,10 +227,11 @@ store_status store_append_once(store_mailbox *m, const char *name, uint32_t flag
                                int64_t internaldate, const char *msg, size_t len,
                                const char *origin, uint32_t *uidvalidity_out, uint32_t *uid_out);
 
-/* Group commit (SMTP delivery, issue 3): appends every message of `msgs` to
- * folder `name` (no flags, INTERNALDATE msgs[i].internaldate) in ONE write
- * transaction with one durable COMMIT. Each message is its own savepoint: one
- * that fails gets its own status and leaves no trace, the others go on.
+/* Group commit (SMTP delivery, issue 3; import): appends every message of
+ * `msgs` to folder `name` in ONE write transaction with one durable COMMIT.
+ * Each message brings its flags, keywords and INTERNALDATE (UTC); with an
+ * `origin` it is appended at most once, as by store_append_once. One that is
+ * refused gets its own status and the others go on (store_batch.c says how).
  * STORE_OK when the COMMIT returned: then msgs[i].status (STORE_OK with uid,
  * or why not) is final and every STORE_OK message is durable. Any other
  * return: nothing of the batch was committed and every status says so.
@@ -241,6 +242,10 @@ typedef struct store_batch_msg {
     const char *msg;
     size_t len;
     int64_t internaldate;
+    uint32_t flags;               /* MSG_FLAG_*; 0 for delivery */
+    const char *const *keywords;  /* nkeywords of them; may be NULL when 0 */
+    size_t nkeywords;
+    const char *origin;           /* NULL, or as for store_append_once */
     store_status status;          /* out */
     uint32_t uid;                 /* out, with STORE_OK */
 } store_batch_msg;

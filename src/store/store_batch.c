@@ -7,13 +7,14 @@
  *
  *   SMTP delivery (delivery/delivery_group.c) gathers the messages that
  *   concurrent sessions deliver to one mailbox while another batch commits,
- *   and hands them here. Every COMMIT with synchronous=FULL costs an fsync of
+ *   and hands them here; `sealbox import` hands its messages over in batches
+ *   (transfer/transfer.c). Every COMMIT with synchronous=FULL costs an fsync of
  *   the WAL (milliseconds on a real disk), so N messages in one transaction
  *   cost one fsync instead of N.
  *
  * HOW
- *   BEGIN IMMEDIATE, then the ordinary store_append for each message with
- *   m->batch set: store_tx_begin/commit (store_db.c) then join this one
+ *   BEGIN IMMEDIATE, then the one append path (store_append_message) for each
+ *   message with m->batch set: store_tx_begin/commit (store_db.c) then join this one
  *   transaction instead of opening their own. So the append path itself
  *   (store_local.c: parsing, body, message row, search index) is the one
  *   every APPEND runs. Then COMMIT once, and notify the watchers.
@@ -22,7 +23,8 @@
  *   batch sets m->batch_failed) cannot be undone alone: the whole transaction
  *   is rolled back and every message appended again on its own, each in its
  *   own transaction, so the others still get in. A message refused before it
- *   wrote anything (too big, bad folder name) just gets its status. Failures
+ *   wrote anything (too big, bad folder name, an origin already imported:
+ *   store_tx_abandon) just gets its status. Failures
  *   are rare, so the common case pays one COMMIT. (Per-message SAVEPOINTs
  *   were tried first: the FTS5 index flushes its pending terms at every
  *   savepoint, writing a segment per message and losing most of the gain.)
@@ -56,11 +58,16 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 
+static store_status batch_append(store_mailbox *m, const char *name, store_batch_msg *bm)
+{
+    return store_append_message(m, name, bm->flags, bm->keywords, bm->nkeywords, bm->internaldate, 0,
+                                bm->msg, bm->len, bm->origin, NULL, &bm->uid);
+}
+
 static void batch_one_by_one(store_mailbox *m, const char *name, store_batch_msg *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        msgs[i].status = store_append(m, name, 0, NULL, 0, msgs[i].internaldate, 0, msgs[i].msg,
-                                      msgs[i].len, NULL, &msgs[i].uid);
+        msgs[i].status = batch_append(m, name, &msgs[i]);
 }
 
 store_status store_append_batch(store_mailbox *m, const char *name, store_batch_msg *msgs, size_t n)
@@ -90,8 +97,7 @@ store_status store_append_batch(store_mailbox *m, const char *name, store_batch_
     m->batch_failed = 0;
     int lost = 0;
     for (size_t i = 0; i < n && !lost && !m->batch_failed; i++) {
-        msgs[i].status = store_append(m, name, 0, NULL, 0, msgs[i].internaldate, 0, msgs[i].msg,
-                                      msgs[i].len, NULL, &msgs[i].uid);
+        msgs[i].status = batch_append(m, name, &msgs[i]);
         /* SQLite rolled the whole transaction back by itself. */
         lost = sqlite3_get_autocommit(m->db) != 0;
     }

@@ -101,6 +101,15 @@ void store_tx_rollback(store_mailbox *m)
     m->in_tx = 0;
 }
 
+void store_tx_abandon(store_mailbox *m)
+{
+    if (m->batch && m->in_tx) {
+        m->in_tx = 0;        /* nothing to undo: the batch's other messages stand */
+        return;
+    }
+    store_tx_rollback(m);
+}
+
 char *store_col_strdup(sqlite3_stmt *st, int col)
 {
     const unsigned char *p = sqlite3_column_text(st, col);

@@ -47,6 +47,17 @@ int store_db_done(store_mailbox *m, sqlite3_stmt *st, const char *what);
 int store_tx_begin(store_mailbox *m, int write);
 int store_tx_commit(store_mailbox *m);
 void store_tx_rollback(store_mailbox *m);
+/* Ends a write transaction in which nothing was written (a refusal found by
+ * reading): inside a batch, the batch goes on; otherwise a ROLLBACK. */
+void store_tx_abandon(store_mailbox *m);
+
+/* The one append path (store_local.c): store_append, store_append_once (with
+ * `origin`) and every message of store_append_batch. */
+store_status store_append_message(store_mailbox *m, const char *name, uint32_t flags,
+                                  const char *const *keywords, size_t nkeywords,
+                                  int64_t internaldate, int internaldate_tz,
+                                  const char *msg, size_t len, const char *origin,
+                                  uint32_t *uidvalidity_out, uint32_t *uid_out);
 
 char *store_col_strdup(sqlite3_stmt *st, int col);
 int64_t store_meta_int(store_mailbox *m, const char *key, int *ok);

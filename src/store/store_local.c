@@ -1153,11 +1153,11 @@ static int origin_seen(store_mailbox *m, const char *origin)
 
 /* store_append, and with `origin` store_append_once: the origin is checked and
  * recorded in the same transaction as the message. */
-static store_status append_message(store_mailbox *m, const char *name, uint32_t flags,
-                                   const char *const *keywords, size_t nkeywords,
-                                   int64_t internaldate, int internaldate_tz,
-                                   const char *msg, size_t len, const char *origin,
-                                   uint32_t *uidvalidity_out, uint32_t *uid_out)
+store_status store_append_message(store_mailbox *m, const char *name, uint32_t flags,
+                                  const char *const *keywords, size_t nkeywords,
+                                  int64_t internaldate, int internaldate_tz,
+                                  const char *msg, size_t len, const char *origin,
+                                  uint32_t *uidvalidity_out, uint32_t *uid_out)
 {
     if (uidvalidity_out) *uidvalidity_out = 0;
     if (uid_out) *uid_out = 0;
@@ -1188,13 +1188,20 @@ static store_status append_message(store_mailbox *m, const char *name, uint32_t 
     if (store_tx_begin(m, 1) < 0) goto done;
     if (origin) {
         int seen = origin_seen(m, origin);
+        if (seen > 0) store_tx_abandon(m);
         if (seen != 0) { res = seen < 0 ? STORE_ERROR : STORE_EXISTS; goto done; }
     }
+    /* Refusals up to here wrote nothing: in a batch the others go on. */
     store_folder_row f;
     int found = store_folder_by_name(m, norm, &f);
+    if (found == 0) store_tx_abandon(m);
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_NOTFOUND; goto done; }
     /* UIDs are 32-bit and uidnext must stay representable (RFC 3501 2.3.1.1). */
-    if (f.uidnext >= UINT32_MAX) { res = STORE_LIMIT; goto done; }
+    if (f.uidnext >= UINT32_MAX) {
+        store_tx_abandon(m);
+        res = STORE_LIMIT;
+        goto done;
+    }
     uint64_t kwmask;
     res = keywords_mask(m, keywords, nkeywords, 1, &kwmask);
     if (res != STORE_OK) goto done;
@@ -1277,8 +1284,8 @@ store_status store_append(store_mailbox *m, const char *name, uint32_t flags,
                           const char *msg, size_t len,
                           uint32_t *uidvalidity_out, uint32_t *uid_out)
 {
-    return append_message(m, name, flags, keywords, nkeywords, internaldate, internaldate_tz,
-                          msg, len, NULL, uidvalidity_out, uid_out);
+    return store_append_message(m, name, flags, keywords, nkeywords, internaldate, internaldate_tz,
+                                msg, len, NULL, uidvalidity_out, uid_out);
 }
 
 store_status store_append_once(store_mailbox *m, const char *name, uint32_t flags,
@@ -1289,8 +1296,8 @@ store_status store_append_once(store_mailbox *m, const char *name, uint32_t flag
     if (uidvalidity_out) *uidvalidity_out = 0;
     if (uid_out) *uid_out = 0;
     if (!origin || !*origin || strlen(origin) > STORE_ORIGIN_MAX) return STORE_INVALID;
-    return append_message(m, name, flags, keywords, nkeywords, internaldate, 0, msg, len, origin,
-                          uidvalidity_out, uid_out);
+    return store_append_message(m, name, flags, keywords, nkeywords, internaldate, 0, msg, len,
+                                origin, uidvalidity_out, uid_out);
 }
 
 /* A message row picked for a change: rowid, uid and its current flags. */

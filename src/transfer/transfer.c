@@ -177,6 +177,78 @@ int transfer_importer_folder(transfer_importer *imp, const char *folder, const c
     return -1;
 }
 
+/* One message waiting in the importer's batch. */
+typedef struct import_pending {
+    buf data;                              /* the message, CRLF */
+    uint32_t flags;
+    int64_t date;
+    char *kwcopy;                          /* the keywords' storage */
+    const char *kws[IMAP_KEYWORDS_MAX];
+    size_t nkw;
+    char origin[STORE_ORIGIN_MAX + 1];
+    char *where;
+} import_pending;
+
+static void pending_free(import_pending *p)
+{
+    buf_free(&p->data);
+    free(p->kwcopy);
+    free(p->where);
+}
+
+/* What became of one message: counted, warned about, or an error. */
+static int importer_result(transfer_importer *imp, const import_pending *p, store_status st,
+                           char *err, size_t errlen)
+{
+    switch (st) {
+    case STORE_OK: imp->stats->added++; return 0;
+    case STORE_EXISTS: imp->stats->present++; return 0;
+    case STORE_TOOBIG:
+    case STORE_INVALID:
+        imp->stats->skipped++;
+        transfer_warn(imp->opts, "%s: message refused by the store (%s); skipped", p->where,
+                      store_strerror(st));
+        return 0;
+    default:
+        snprintf(err, errlen, "%s: cannot append the message: %s", p->where, store_strerror(st));
+        return -1;
+    }
+}
+
+int transfer_importer_flush(transfer_importer *imp, char *err, size_t errlen)
+{
+    size_t n = imp->npending;
+    if (n == 0) return 0;
+    import_pending *pend = imp->pending;
+    store_batch_msg *v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i].msg = buf_cstr(&pend[i].data);
+        v[i].len = pend[i].data.len;
+        v[i].internaldate = pend[i].date;
+        v[i].flags = pend[i].flags & MSG_FLAG_ALL;
+        v[i].keywords = pend[i].kws;
+        v[i].nkeywords = pend[i].nkw;
+        v[i].origin = pend[i].origin;
+    }
+    int rc = 0;
+    store_status bst = store_append_batch(imp->m, imp->pending_folder, v, n);
+    for (size_t i = 0; i < n; i++) {
+        store_status st = bst == STORE_OK ? v[i].status : bst;
+        if (rc == 0 && st == STORE_LIMIT && pend[i].nkw) {
+            transfer_warn(imp->opts, "%s: the mailbox has no room for more keywords; imported"
+                          " without its keywords", pend[i].where);
+            st = store_append_once(imp->m, imp->pending_folder, v[i].flags, NULL, 0, v[i].internaldate,
+                                   v[i].msg, v[i].len, v[i].origin, NULL, NULL);
+        }
+        if (rc == 0 && importer_result(imp, &pend[i], st, err, errlen) < 0) rc = -1;
+        pending_free(&pend[i]);
+    }
+    free(v);
+    imp->npending = 0;
+    imp->pending_bytes = 0;
+    return rc;
+}
+
 int transfer_importer_add(transfer_importer *imp, const char *folder, const char *msg,
                           size_t len, uint32_t flags, const char *keywords, int64_t date,
                           const char *where, char *err, size_t errlen)
@@ -193,65 +265,56 @@ int transfer_importer_add(transfer_importer *imp, const char *folder, const char
                       where, len, IMAP_APPEND_MAX);
         return 0;
     }
-    int rc = -1;
-    buf norm = BUF_INIT, kwcopy = BUF_INIT;
-    const char *kws[IMAP_KEYWORDS_MAX];
-    size_t nkw = 0;
+    /* A batch holds one folder's messages. */
+    if (imp->npending && strcmp(imp->pending_folder, folder) != 0 &&
+        transfer_importer_flush(imp, err, errlen) < 0)
+        return -1;
+    if (imp->npending == 0) {
+        free(imp->pending_folder);
+        imp->pending_folder = xstrdup(folder);
+    }
+    if (!imp->pending) imp->pending = xcalloc(TRANSFER_BATCH_MESSAGES, sizeof *imp->pending);
+    import_pending *p = &imp->pending[imp->npending];
+    memset(p, 0, sizeof *p);
     /* The origin is judged on the bytes the store will hold, so an LF and a CRLF
      * copy of one message are the same message. */
-    mime_normalize_crlf(msg, len, &norm);
+    mime_normalize_crlf(msg, len, &p->data);
     unsigned char digest[32];
     crypto_hash_sha256_state hs;
     crypto_hash_sha256_init(&hs);
     crypto_hash_sha256_update(&hs, (const unsigned char *)folder, strlen(folder) + 1);
-    crypto_hash_sha256_update(&hs, (const unsigned char *)buf_cstr(&norm), norm.len);
+    crypto_hash_sha256_update(&hs, (const unsigned char *)buf_cstr(&p->data), p->data.len);
     crypto_hash_sha256_final(&hs, digest);
     uint32_t copy = importer_seen(imp, digest);
-    char origin[STORE_ORIGIN_MAX + 1];
     char hex[65];
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    if (copy) snprintf(origin, sizeof origin, "import:%s:%u", hex, copy);
-    else snprintf(origin, sizeof origin, "import:%s", hex);
-
+    if (copy) snprintf(p->origin, sizeof p->origin, "import:%s:%u", hex, copy);
+    else snprintf(p->origin, sizeof p->origin, "import:%s", hex);
+    p->flags = flags;
+    p->date = date;
+    p->where = xstrdup(where);
     if (keywords && *keywords) {
-        buf_puts(&kwcopy, keywords);
+        p->kwcopy = xstrdup(keywords);
         char *save = NULL;
-        for (char *k = strtok_r(kwcopy.p, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
+        for (char *k = strtok_r(p->kwcopy, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
             if (!mailbox_keyword_valid(k)) continue;   /* not an IMAP atom: not a keyword */
             int dup = 0;
-            for (size_t i = 0; i < nkw; i++) dup |= !strcmp(kws[i], k);
-            if (!dup && nkw < IMAP_KEYWORDS_MAX) kws[nkw++] = k;
+            for (size_t i = 0; i < p->nkw; i++) dup |= !strcmp(p->kws[i], k);
+            if (!dup && p->nkw < IMAP_KEYWORDS_MAX) p->kws[p->nkw++] = k;
         }
     }
-    store_status st = store_append_once(imp->m, folder, flags & MSG_FLAG_ALL, kws, nkw, date,
-                                           buf_cstr(&norm), norm.len, origin, NULL, NULL);
-    if (st == STORE_LIMIT && nkw) {
-        transfer_warn(imp->opts, "%s: the mailbox has no room for more keywords; imported"
-                      " without its keywords", where);
-        st = store_append_once(imp->m, folder, flags & MSG_FLAG_ALL, NULL, 0, date,
-                                  buf_cstr(&norm), norm.len, origin, NULL, NULL);
-    }
-    switch (st) {
-    case STORE_OK: imp->stats->added++; rc = 0; break;
-    case STORE_EXISTS: imp->stats->present++; rc = 0; break;
-    case STORE_TOOBIG:
-    case STORE_INVALID:
-        imp->stats->skipped++;
-        transfer_warn(imp->opts, "%s: message refused by the store (%s); skipped", where,
-                      store_strerror(st));
-        rc = 0;
-        break;
-    default:
-        snprintf(err, errlen, "%s: cannot append the message: %s", where, store_strerror(st));
-        break;
-    }
-    buf_free(&kwcopy);
-    buf_free(&norm);
-    return rc;
+    imp->npending++;
+    imp->pending_bytes += p->data.len;
+    if (imp->npending == TRANSFER_BATCH_MESSAGES || imp->pending_bytes >= TRANSFER_BATCH_BYTES)
+        return transfer_importer_flush(imp, err, errlen);
+    return 0;
 }
 
 static void importer_free(transfer_importer *imp)
 {
+    for (size_t i = 0; i < imp->npending; i++) pending_free(&imp->pending[i]);
+    free(imp->pending);
+    free(imp->pending_folder);
     free(imp->seen);
     free(imp->seen_count);
     free(imp->folder_ready);
@@ -798,6 +861,7 @@ int transfer_import(store_mailbox *m, transfer_format fmt, const char *in,
     } else {
         snprintf(err, errlen, "import reads mbox or maildir");
     }
+    if (rc == 0) rc = transfer_importer_flush(&imp, err, errlen);
     importer_free(&imp);
     return rc;
 }

@@ -18,6 +18,16 @@
  * memory. 64 KiB also holds any "From " line a real mbox has. */
 #define TRANSFER_PIECE_MAX (64 * 1024)
 
+/* Messages are appended in batches of this many (or this many bytes): one
+ * transaction, one COMMIT and one flush of the search index's pending terms for
+ * the batch instead of each message (store_append_batch). A crash loses at
+ * most the batch being written, and importing again adds exactly what is
+ * missing (origins). */
+#define TRANSFER_BATCH_MESSAGES 256
+#define TRANSFER_BATCH_BYTES (32 * 1024 * 1024)
+
+struct import_pending;
+
 typedef struct transfer_importer {
     store_mailbox *m;
     const transfer_opts *opts;
@@ -27,17 +37,25 @@ typedef struct transfer_importer {
     size_t seen_cap, seen_n;
     char *folder_ready;       /* the last folder known to exist */
     char *folder_refused;     /* the last folder the store would not create */
+    struct import_pending *pending;   /* the batch: npending messages for pending_folder */
+    size_t npending, pending_bytes;
+    char *pending_folder;
 } transfer_importer;
 
 void transfer_warn(const transfer_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Appends one message (LF or CRLF) to `folder`, creating the folder first.
+/* Appends one message (LF or CRLF) to `folder` (made sure of first by
+ * transfer_importer_folder), in batches: it may be written at a later call or
+ * at transfer_importer_flush.
  * `keywords` is space-separated (may be NULL); `where` names the input for
  * warnings ("file:line"). 0 (added, present or skipped with a warning) or -1
  * when the store fails (err filled). */
 int transfer_importer_add(transfer_importer *imp, const char *folder, const char *msg,
                           size_t len, uint32_t flags, const char *keywords, int64_t date,
                           const char *where, char *err, size_t errlen);
+/* Appends the messages waiting in the batch (transfer_importer_add keeps up
+ * to TRANSFER_BATCH_MESSAGES): 0, or -1 when the store fails (err filled). */
+int transfer_importer_flush(transfer_importer *imp, char *err, size_t errlen);
 /* Makes sure `folder` exists. 0; 1 when the store refuses the name (warned once;
  * transfer_importer_add then counts its messages as skipped); -1 error. */
 int transfer_importer_folder(transfer_importer *imp, const char *folder, const char *where,

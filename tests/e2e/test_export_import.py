@@ -490,3 +490,43 @@ def test_refusals_name_what_is_wrong(srv, tmp_path):
     assert not os.path.exists(str(tmp_path / "n"))
     p = cli(srv, "export", "--help")
     assert p.returncode == 0 and b"--format mbox|maildir|eml-zip" in p.stdout
+
+
+def test_import_killed_midway_then_run_again_has_every_message_once(srv, tmp_path):
+    """Import writes batches (one transaction each): kill -9 in the middle loses at
+    most the batch being written, and the next run adds exactly what is missing."""
+    src = [("INBOX", m, "S" if i % 3 else "", frozenset(), 1600000000 + i)
+           for i, m in enumerate(m.replace(b"\r\n", b"\n") for m in messages.corpus(1500, 9))]
+    want = canon(src)
+    write_maildir(str(tmp_path / "src.maildir"), src)
+    user = "md@example.org"
+    cmd = [srv.sealbox, "-d", srv.dir, "import", user, "--format", "maildir", str(tmp_path / "src.maildir")]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=srv.env)
+    p.stdin.write((srv.users[user] + "\n").encode())
+    p.stdin.close()
+    # Until the first batches are in (the mailbox file has grown), then kill.
+    mbdir = os.path.join(srv.dir, "mailboxes")
+    deadline = time.monotonic() + 60
+    while p.poll() is None and time.monotonic() < deadline:
+        if sum(os.path.getsize(os.path.join(mbdir, f)) for f in os.listdir(mbdir)) > 3 * 1024 * 1024:
+            break
+        time.sleep(0.01)
+    killed = p.poll() is None
+    if killed:
+        p.kill()
+    p.wait()
+    p.stdout.close()
+    p.stderr.close()
+    p = cli(srv, "import", user, "--format", "maildir", str(tmp_path / "src.maildir"), user=user)
+    m = re.search(rb"(\d+) added, (\d+) already present, 0 skipped", p.stdout)
+    assert m and int(m.group(1)) + int(m.group(2)) == len(src), p.stdout
+    if killed:
+        assert int(m.group(2)) > 0 and int(m.group(1)) > 0, "the kill came before or after the import: %r" % p.stdout
+    got = canon(read_maildir_export(srv, user, tmp_path))
+    assert got == want, diff_hint(want, got)
+
+
+def read_maildir_export(srv, user, tmp_path):
+    out = str(tmp_path / "after-kill.maildir")
+    cli(srv, "export", user, "--format", "maildir", out, user=user)
+    return read_maildir(out)

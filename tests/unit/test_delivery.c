@@ -373,8 +373,7 @@ static void batch_append_gives_each_message_its_own_fate(void **state)
     assert_memory_equal(raw.raw, c, sizeof c - 1);
     assert_int_equal(raw.internaldate, 13);
     store_msg_clear(&raw);
-    /* A failure after writing began (no such folder) rolls the batch back and
-     * redoes it one by one: nothing half-written stays. */
+    /* No such folder: found by reading, nothing written; each message says so. */
     store_batch_msg w[2] = { { .msg = a, .len = sizeof a - 1 }, { .msg = c, .len = sizeof c - 1 } };
     assert_int_equal(store_append_batch(m, "No such folder", w, 2), STORE_OK);
     assert_int_equal(w[0].status, STORE_NOTFOUND);
@@ -383,6 +382,48 @@ static void batch_append_gives_each_message_its_own_fate(void **state)
     assert_int_equal(w[0].uid, 3);
     assert_int_equal(w[1].uid, 4);
     assert_int_equal(inbox_count(m), 4);
+    store_close(m);
+    account_logout(au);
+}
+
+/* Import's batches: flags, keywords and origins per message; an origin already
+ * imported is refused without failing the batch around it. */
+static void batch_append_with_origins_flags_and_keywords(void **state)
+{
+    fixture *f = *state;
+    account_auth *au = NULL;
+    store_mailbox *m = login(f, ALICE, PW, &au);
+    const char a[] = "Subject: a\r\n\r\na\r\n", b[] = "Subject: b\r\n\r\nb\r\n";
+    assert_int_equal(store_append_once(m, "INBOX", 0, NULL, 0, 5, a, sizeof a - 1, "import:x", NULL, NULL),
+                     STORE_OK);
+    const char *kw[] = { "$Junk", "project" };
+    store_batch_msg v[3] = {
+        { .msg = b, .len = sizeof b - 1, .internaldate = 21, .flags = MSG_FLAG_SEEN | MSG_FLAG_FLAGGED,
+          .keywords = kw, .nkeywords = 2, .origin = "import:y" },
+        { .msg = a, .len = sizeof a - 1, .internaldate = 22, .origin = "import:x" },
+        { .msg = a, .len = sizeof a - 1, .internaldate = 23, .flags = MSG_FLAG_ANSWERED, .origin = "import:z" },
+    };
+    assert_int_equal(store_append_batch(m, "INBOX", v, 3), STORE_OK);
+    assert_int_equal(v[0].status, STORE_OK);
+    assert_int_equal(v[1].status, STORE_EXISTS);
+    assert_int_equal(v[2].status, STORE_OK);
+    assert_int_equal(v[0].uid, 2);
+    assert_int_equal(v[2].uid, 3);
+    assert_int_equal(inbox_count(m), 3);
+    store_msg raw;
+    inbox_raw(m, 2, &raw);
+    assert_int_equal(raw.flags, MSG_FLAG_SEEN | MSG_FLAG_FLAGGED);
+    assert_true(raw.keywords != 0);
+    assert_int_equal(raw.internaldate, 21);
+    store_msg_clear(&raw);
+    inbox_raw(m, 3, &raw);
+    assert_int_equal(raw.flags, MSG_FLAG_ANSWERED);
+    assert_int_equal(raw.keywords, 0);
+    store_msg_clear(&raw);
+    /* Every origin is now recorded: the same batch again adds nothing. */
+    assert_int_equal(store_append_batch(m, "INBOX", v, 3), STORE_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(v[i].status, STORE_EXISTS);
+    assert_int_equal(inbox_count(m), 3);
     store_close(m);
     account_logout(au);
 }
@@ -515,6 +556,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_live_deliveries_each_land_once, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_sealed_deliveries_each_land_once, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_append_gives_each_message_its_own_fate, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_append_with_origins_flags_and_keywords, setup, teardown),
         cmocka_unit_test_setup_teardown(spool_batch_appends_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(quota_sizes_parse_and_print, setup, teardown),
         cmocka_unit_test_setup_teardown(usage_is_the_mailbox_and_spool_files_on_disk, setup, teardown),
