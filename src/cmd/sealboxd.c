@@ -278,6 +278,7 @@ int main(int argc, char **argv)
     imap.backups = backup_runner_start(dir, err, sizeof err);
     if (!imap.backups) log_warn("sealboxd", "backups are off: %s", err);
     raise_descriptor_limit();
+    store_set_cache_mb(cfg.mailbox_cache_mb);
     net_server *srv = net_server_new(cfg.net_threads, cfg.workers);
     int rc = 1;
     if (!srv) goto out;

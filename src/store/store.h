@@ -78,6 +78,11 @@ typedef struct store_mailbox store_mailbox;
 store_status store_create(const char *datadir, const char *mailbox_id,
                           const unsigned char key[STORE_KEY_LEN],
                           const unsigned char seal_secret[32]);
+/* The page cache of every mailbox opened from now on, in MiB (config
+ * mailbox_cache_mb; clamped to MAILBOX_CACHE_MB_MIN..MAX). Call before threads
+ * open mailboxes. */
+void store_set_cache_mb(int mb);
+
 /* Opens an existing mailbox file; STORE_BADKEY when the key is wrong. Runs
  * pending schema migrations. */
 store_status store_open(const char *datadir, const char *mailbox_id,

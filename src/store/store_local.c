@@ -253,6 +253,17 @@ static int mailbox_path(char *out, size_t outlen, const char *datadir, const cha
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
+/* Page cache of each connection, KiB (store_set_cache_mb). Set once at start-up,
+ * before any thread opens a mailbox. */
+static int store_cache_kib = MAILBOX_CACHE_MB_DEFAULT * 1024;
+
+void store_set_cache_mb(int mb)
+{
+    if (mb < MAILBOX_CACHE_MB_MIN) mb = MAILBOX_CACHE_MB_MIN;
+    if (mb > MAILBOX_CACHE_MB_MAX) mb = MAILBOX_CACHE_MB_MAX;
+    store_cache_kib = mb * 1024;
+}
+
 /* Opens the file with the key and checks the key with a first read, then sets
  * the PRAGMAs of DESIGN.md "Mailbox file". */
 static store_status mailbox_open_db(const char *path, const char *id,
@@ -299,6 +310,9 @@ static store_status mailbox_open_db(const char *path, const char *id,
         store_db_exec(m, "PRAGMA secure_delete=ON", "secure_delete") < 0 ||
         store_db_exec(m, "PRAGMA temp_store=MEMORY", "temp_store") < 0)
         goto fail;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%d", store_cache_kib);
+    if (store_db_exec(m, pragma, "cache_size") < 0) goto fail;
     if (mailbox_schema_migrate(m->db, m->id) < 0) goto fail;
     store_index_open_check(m);      /* bodies of older files: see store_index.c */
     *out = m;

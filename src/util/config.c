@@ -25,6 +25,7 @@ void config_defaults(config *c)
     c->plaintext_auth_loopback = 1;
     c->workers = 64;
     c->net_threads = 2;
+    c->mailbox_cache_mb = MAILBOX_CACHE_MB_DEFAULT;
     c->log_debug = 0;
     c->relay[0] = '\0';
     c->queue_retry_first = OUTBOUND_RETRY_FIRST_SEC;
@@ -98,6 +99,8 @@ int config_load(const char *path, config *c, char *err, size_t errlen)
         else if (!strcmp(k, "plaintext_auth_loopback")) bad = set_int(&c->plaintext_auth_loopback, v, 0, 1);
         else if (!strcmp(k, "workers")) bad = set_int(&c->workers, v, 1, 4096);
         else if (!strcmp(k, "net_threads")) bad = set_int(&c->net_threads, v, 1, 256);
+        else if (!strcmp(k, "mailbox_cache_mb"))
+            bad = set_int(&c->mailbox_cache_mb, v, MAILBOX_CACHE_MB_MIN, MAILBOX_CACHE_MB_MAX);
         else if (!strcmp(k, "log_debug")) bad = set_int(&c->log_debug, v, 0, 1);
         else if (!strcmp(k, "relay")) bad = set_string(c->relay, sizeof c->relay, v);
         else if (!strcmp(k, "queue_retry_first")) bad = set_int(&c->queue_retry_first, v, 1, 86400);
@@ -151,6 +154,11 @@ int config_write(const char *path, const config *c)
         "# Worker threads (commands run there) and network threads (event loops).\n"
         "workers = %d\n"
         "net_threads = %d\n"
+        "# Decrypted pages a session with a mailbox selected may keep (MiB): a large\n"
+        "# mailbox searched, sorted or threaded again reads them from memory instead\n"
+        "# of decrypting them again. Only what the session reads is kept; a waiting\n"
+        "# session (IDLE, nothing selected) keeps none.\n"
+        "mailbox_cache_mb = %d\n"
         "log_debug = %d\n"
         "# Outbound mail (forwards, bounces): a smarthost HOST:PORT, empty = by MX;\n"
         "# retry after queue_retry_first seconds, doubling up to queue_retry_max;\n"
@@ -177,7 +185,7 @@ int config_write(const char *path, const config *c)
         "s3_part_size = %d\n",
         c->hostname, c->imap_listen, c->imaps_listen, c->smtp_listen, c->smtps_listen,
         c->smtp_max_message_size, c->tls_cert, c->tls_key,
-        c->plaintext_auth_loopback, c->workers, c->net_threads, c->log_debug,
+        c->plaintext_auth_loopback, c->workers, c->net_threads, c->mailbox_cache_mb, c->log_debug,
         c->relay, c->queue_retry_first, c->queue_retry_max, c->queue_lifetime, c->queue_interval,
         c->backup_target, c->backup_keep, c->backup_daily, c->s3_endpoint, c->s3_region, c->s3_access_key,
         c->s3_secret_key, c->s3_part_size);

@@ -22,6 +22,7 @@ typedef struct config {
     int plaintext_auth_loopback; /* allow LOGIN/AUTHENTICATE without TLS from loopback */
     int workers;                 /* worker threads */
     int net_threads;             /* network loops */
+    int mailbox_cache_mb;        /* page cache per open mailbox (store_set_cache_mb) */
     int log_debug;
     /* Outbound (forwarding, webhooks, bounces; src/outbound/). */
     char relay[262];             /* smarthost "HOST:PORT"; "" = deliver by MX */

@@ -166,3 +166,23 @@ def test_sigterm_right_after_the_ports_open_is_a_clean_stop(fresh_server):
     for _ in range(5):
         srv.start()
         assert srv.stop() == 0
+
+
+def test_mailbox_cache_setting_is_checked_and_used(fresh_server):
+    """mailbox_cache_mb: out of range stops sealboxd with the key named; in range
+    it starts and serves (the cache itself is measured in bench/, not here)."""
+    import os
+    from lib.server import binaries, set_conf
+    srv = fresh_server(users={"cache@example.org": "cache-setting-password"}, start=False)
+    conf = os.path.join(srv.dir, "sealbox.conf")
+    set_conf(conf, "mailbox_cache_mb", "1")
+    d, _ = binaries()
+    p = subprocess.run([d, "-d", srv.dir, "--no-demo"], capture_output=True, timeout=30, env=srv.env)
+    assert p.returncode == 1, p
+    assert b"mailbox_cache_mb" in p.stderr, p.stderr
+    set_conf(conf, "mailbox_cache_mb", "8")
+    srv.start()
+    try:
+        assert try_login(srv, "cache@example.org", "cache-setting-password").ok()
+    finally:
+        assert srv.stop() == 0
