@@ -48,6 +48,7 @@
 #include "util/log.h"
 #include "store/store.h"
 #include "search/search.h"
+#include "search/search_eval.h"
 #include "delivery/quota.h"
 #include "imap/imap_parse.h"
 #include "imap/imap_server.h"
@@ -282,6 +283,33 @@ static int msg_has_regex(const search_node *n)
     return 0;
 }
 
+/* A program of flags, keywords and uids only (search_flags_only), answered
+ * from the view with the reference evaluator. The view is brought up to date
+ * first: another session's STORE reaches it as untagged FETCH before the
+ * answer (EXPUNGE may not be sent during SEARCH, RFC 3501 7.4.1: a message
+ * expunged meanwhile is left out, as the file no longer has it). So the answer
+ * is the one the file gives, without a pass over the folder's index (UNSEEN
+ * on 100,000 messages: 25 ms of SQL, ~3 ms here). 0, or -1 when the evaluator
+ * refuses the program (the store path then says why). */
+static int msg_search_view(imap_session *s, imap_cmd *cmd, uidset *res)
+{
+    search_eval *ev = search_eval_new(cmd->search, (const char *const *)s->kw.names, s->kw.n);
+    if (!ev) return -1;
+    uint32_t n = imap_view_exists(&s->view);
+    for (uint32_t seq = 1; seq <= n; seq++) {
+        const store_msgflags *m = imap_view_msg(&s->view, seq);
+        if (s->view.expunge_pending.n && uidset_contains(&s->view.expunge_pending, m->uid)) continue;
+        search_msg sm;
+        memset(&sm, 0, sizeof sm);
+        sm.uid = m->uid;
+        sm.flags = m->flags;
+        sm.keywords = m->keywords;
+        if (search_eval_msg(ev, &sm) == SEARCH_MATCH_YES) uidset_add(res, m->uid);
+    }
+    search_eval_free(ev);
+    return 0;
+}
+
 /* Runs the command's program: `res` gets the matching uids the client knows
  * (in the view). Returns 0, or -1 after setting the NO. */
 static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
@@ -293,6 +321,14 @@ static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
         return -1;
     }
     msg_search_rewrite(s, cmd->search);
+    if (search_flags_only(cmd->search)) {
+        imap_session_updates(s, 0, cmd->uid);
+        if (s->state != IMAP_STATE_SELECTED) {       /* the folder went away: BYE sent */
+            imap_set_reply(s, IMAP_REPLY_NO, NULL, "Mailbox is gone.");
+            return -1;
+        }
+        if (msg_search_view(s, cmd, res) == 0) return 0;
+    }
     store_status st = store_search(s->store, s->view.folder_id, cmd->search, &found);
     if (st != STORE_OK) {
         if (st == STORE_LIMIT && msg_has_regex(cmd->search))
@@ -374,7 +410,8 @@ void imap_cmd_search(imap_session *s, imap_cmd *cmd)
         buf_puts(&s->out, "* SEARCH");
         for (size_t i = 0; i < res.n; i++)
             for (uint64_t u = res.r[i].lo; u <= res.r[i].hi; u++) {
-                buf_printf(&s->out, " %u", cmd->uid ? (uint32_t)u : imap_view_seq(&s->view, (uint32_t)u));
+                buf_putc(&s->out, ' ');
+                buf_put_uint(&s->out, cmd->uid ? (uint32_t)u : imap_view_seq(&s->view, (uint32_t)u));
                 if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
             }
         buf_puts(&s->out, "\r\n");
@@ -402,38 +439,40 @@ static unsigned msg_sort_needs(const imap_cmd *cmd)
     return what;
 }
 
-/* The sort records of the messages the program matches, ascending uid, in
- * recs[0..*kept) with each one's number (uid or sequence number) in nums; the
- * array holds *n records in all (free them all with store_sortrecs_free).
- * -1 after setting the NO. */
-static int msg_sort_records(imap_session *s, imap_cmd *cmd, store_sortrec **recs, size_t *n,
-                            size_t *kept, uint32_t **nums)
+/* The sort records of the messages the program matches, ascending uid, as
+ * shallow copies of the session's sort cache (the strings stay the cache's:
+ * free only the arrays), with each one's number (uid or sequence number) in
+ * nums and its index in the cache in pos. -1 after setting the NO. */
+static int msg_sort_records(imap_session *s, imap_cmd *cmd, store_sortrec **recs, size_t *kept,
+                            uint32_t **nums, size_t **pos)
 {
     uidset res = UIDSET_INIT;
     *recs = NULL;
-    *n = *kept = 0;
+    *kept = 0;
     *nums = NULL;
+    *pos = NULL;
     if (msg_run_search(s, cmd, &res) != 0) goto fail;
-    if (res.n) {
-        store_status st = store_sort_records(s->store, s->view.folder_id, &res, msg_sort_needs(cmd),
-                                            recs, n);
-        if (st != STORE_OK) {
-            imap_reply_store(s, st, 0);
-            goto fail;
-        }
+    store_status st = imap_sortcache_load(s, msg_sort_needs(cmd));
+    if (st != STORE_OK) {
+        imap_reply_store(s, st, 0);
+        goto fail;
     }
-    /* Keep what the client knows (the view), in order; a message expunged
-     * meanwhile has no record and is simply absent. */
-    *nums = xmalloc((*n ? *n : 1) * sizeof **nums);
-    for (size_t i = 0; i < *n; i++) {
-        uint32_t seq = imap_view_seq(&s->view, (*recs)[i].uid);
-        if (!seq || !uidset_contains(&res, (*recs)[i].uid)) continue;
-        if (*kept != i) {
-            store_sortrec t = (*recs)[*kept];
-            (*recs)[*kept] = (*recs)[i];
-            (*recs)[i] = t;
-        }
-        (*nums)[*kept] = cmd->uid ? (*recs)[*kept].uid : seq;
+    const imap_sortcache *c = &s->sortcache;
+    *recs = xmalloc((c->n ? c->n : 1) * sizeof **recs);
+    *nums = xmalloc((c->n ? c->n : 1) * sizeof **nums);
+    *pos = xmalloc((c->n ? c->n : 1) * sizeof **pos);
+    /* The cache, the matches and the view all ascend by uid: one walk. A
+     * message expunged meanwhile has no record and is simply absent. */
+    size_t r = 0, seq = 0, nview = imap_view_exists(&s->view);
+    for (size_t i = 0; i < c->n && r < res.n; i++) {
+        uint32_t uid = c->recs[i].uid;
+        while (r < res.n && res.r[r].hi < uid) r++;
+        if (r == res.n || uid < res.r[r].lo) continue;
+        while (seq < nview && imap_view_msg(&s->view, (uint32_t)seq + 1)->uid < uid) seq++;
+        if (seq == nview || imap_view_msg(&s->view, (uint32_t)seq + 1)->uid != uid) continue;
+        (*recs)[*kept] = c->recs[i];
+        (*nums)[*kept] = cmd->uid ? uid : (uint32_t)seq + 1;
+        (*pos)[*kept] = i;
         (*kept)++;
     }
     uidset_free(&res);
@@ -481,24 +520,47 @@ static void msg_write_esort(imap_session *s, imap_cmd *cmd, const store_sortrec 
     buf_puts(&s->out, "\r\n");
 }
 
+/* The SORT order of the kept records: the cached full-view order restricted to
+ * them when they are a good part of the view (it is then computed once for
+ * all later SORTs with these criteria), else a sort of these alone. */
+static size_t *msg_sort_order(imap_session *s, imap_cmd *cmd, const store_sortrec *recs, size_t kept,
+                              const size_t *pos)
+{
+    size_t *order = xmalloc((kept ? kept : 1) * sizeof *order);
+    size_t total = s->sortcache.n;
+    if (kept < 2 || kept * 4 < total) {
+        imap_sort(recs, kept, cmd->sort, cmd->nsort, order);
+        return order;
+    }
+    const size_t *full = imap_sortcache_order(s, cmd->sort, cmd->nsort);
+    size_t *at = xmalloc(total * sizeof *at);          /* cache index -> kept index */
+    for (size_t i = 0; i < total; i++) at[i] = SIZE_MAX;
+    for (size_t k = 0; k < kept; k++) at[pos[k]] = k;
+    size_t w = 0;
+    for (size_t i = 0; i < total; i++)
+        if (at[full[i]] != SIZE_MAX) order[w++] = at[full[i]];
+    free(at);
+    return order;
+}
+
 /* SORT (RFC 5256 4): "* SORT n n n" in the order of the criteria. */
 void imap_cmd_sort(imap_session *s, imap_cmd *cmd)
 {
     store_sortrec *recs;
-    size_t n, kept;
+    size_t kept, *pos;
     uint32_t *nums;
-    if (msg_sort_records(s, cmd, &recs, &n, &kept, &nums) != 0) {
+    if (msg_sort_records(s, cmd, &recs, &kept, &nums, &pos) != 0) {
         if (cmd->search_return & IMAP_SEARCH_RETURN_SAVE) uidset_free(&s->searchres);
         return;
     }
-    size_t *order = xmalloc((kept ? kept : 1) * sizeof *order);
-    imap_sort(recs, kept, cmd->sort, cmd->nsort, order);
+    size_t *order = msg_sort_order(s, cmd, recs, kept, pos);
     if (cmd->esearch) {
         msg_write_esort(s, cmd, recs, nums, order, kept);
     } else {
         buf_puts(&s->out, "* SORT");
         for (size_t i = 0; i < kept; i++) {
-            buf_printf(&s->out, " %u", nums[order[i]]);
+            buf_putc(&s->out, ' ');
+            buf_put_uint(&s->out, nums[order[i]]);
             if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
         }
         buf_puts(&s->out, "\r\n");
@@ -506,17 +568,18 @@ void imap_cmd_sort(imap_session *s, imap_cmd *cmd)
     imap_set_reply(s, IMAP_REPLY_OK, NULL, "Sort completed.");
     free(order);
     free(nums);
-    store_sortrecs_free(recs, n);
+    free(pos);
+    free(recs);
 }
 
 /* THREAD (RFC 5256 4): "* THREAD" [SP 1*thread-list]. */
 void imap_cmd_thread(imap_session *s, imap_cmd *cmd)
 {
     store_sortrec *recs;
-    size_t n, kept;
+    size_t kept, *pos;
     uint32_t *nums;
     buf lists = BUF_INIT;
-    if (msg_sort_records(s, cmd, &recs, &n, &kept, &nums) != 0) return;
+    if (msg_sort_records(s, cmd, &recs, &kept, &nums, &pos) != 0) return;
     imap_thread(cmd->thread, recs, kept, nums, &lists);
     buf_puts(&s->out, "* THREAD");
     if (lists.len) {
@@ -533,7 +596,8 @@ void imap_cmd_thread(imap_session *s, imap_cmd *cmd)
     imap_set_reply(s, IMAP_REPLY_OK, NULL, "Thread completed.");
     buf_free(&lists);
     free(nums);
-    store_sortrecs_free(recs, n);
+    free(pos);
+    free(recs);
 }
 
 /* ---- COPY / MOVE ------------------------------------------------------------------------- */

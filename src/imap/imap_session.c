@@ -285,6 +285,7 @@ out:
 
 void imap_session_unselect(imap_session *s)
 {
+    imap_sortcache_clear(&s->sortcache);
     imap_view_free(&s->view);
     uidset_free(&s->searchres);        /* RFC 5182 2.1: $ is per selected mailbox */
     free(s->selected);
@@ -393,6 +394,7 @@ static void session_store_park(imap_session *s)
     int waiting = s->wait == IMAP_WAIT_DONE ||
                   (s->state == IMAP_STATE_AUTH && s->wait == IMAP_WAIT_COMMAND);
     if (!waiting) return;
+    imap_sortcache_clear(&s->sortcache);     /* mail content: not kept while waiting */
     store_close(s->store);
     s->store = NULL;
     s->store_parked = 1;

@@ -16,6 +16,8 @@
  *   imap_list.c         LIST/LSUB wildcards and the entries a pattern selects (pure)
  *   imap_view.c         the selected folder as the client knows it: seq <-> uid,
  *                       flags, \Recent, untagged EXPUNGE/EXISTS/RECENT/FETCH (pure)
+ *   imap_sortcache.c    the sort facts of the view's messages and the SORT orders
+ *                       computed from them, kept while the view's messages stay
  *
  * The pure parts (imap_list_*, imap_view_*) depend on no connection, store handle
  * or account, so unit tests drive them with plain data.
@@ -57,6 +59,8 @@ typedef struct imap_view {
     size_t n, cap;
     uidset recent;               /* \Recent for this session (RFC 3501 2.3.2) */
     uidset expunge_pending;      /* expunged meanwhile, EXPUNGE not yet sent */
+    uint64_t gen;                /* new whenever messages come or go (a process-wide
+                                    counter: two states never share one) */
 } imap_view;
 
 /* Keyword names of the mailbox file: names[i] is bit i of a keyword mask. */
@@ -186,6 +190,24 @@ typedef enum imap_wait {
 
 typedef enum imap_status { IMAP_REPLY_NONE = 0, IMAP_REPLY_OK, IMAP_REPLY_NO, IMAP_REPLY_BAD } imap_status;
 
+/* ==== SORT and THREAD facts (imap_sortcache.c) ================================== */
+
+/* A message's sort facts never change (messages are immutable, a restore ends
+ * the session), so those of the view's messages are read from the file once
+ * and kept until the view gains or loses a message (view.gen), the session
+ * leaves the folder or parks its store (IDLE). So is the full-view order under
+ * the last criteria a SORT asked for: the order of a subset is that order
+ * restricted to it (ties go by sequence order either way). */
+typedef struct imap_sortcache {
+    uint64_t view_gen;           /* view.gen of recs; meaningful when recs != NULL */
+    unsigned what;               /* STORE_SORT_* facts recs hold */
+    store_sortrec *recs;         /* the view's messages the file has, ascending uid */
+    size_t n;
+    imap_sort_crit *crit;        /* the criteria of `order` (NULL: none yet) */
+    size_t ncrit;
+    size_t *order;               /* indexes into recs in SORT order under crit */
+} imap_sortcache;
+
 typedef struct imap_session {
     conn *c;
     struct imap_server *srv;
@@ -234,7 +256,18 @@ typedef struct imap_session {
     uidset searchres;            /* "$": uids saved by SEARCH RETURN (SAVE) (RFC 5182);
                                     emptied by SELECT/EXAMINE/CLOSE/UNSELECT and by a
                                     failed SEARCH that asked to SAVE */
+    imap_sortcache sortcache;
 } imap_session;
+
+/* Forgets what the cache holds (leaving the folder, parking). */
+void imap_sortcache_clear(imap_sortcache *c);
+/* Makes s->sortcache hold the facts `what` (STORE_SORT_*) of every message of
+ * the view the file still has, reading them when the view changed or facts are
+ * missing. STORE_OK or the store's failure (the cache is then empty). */
+store_status imap_sortcache_load(imap_session *s, unsigned what);
+/* The order of s->sortcache.recs under the criteria, computed at most once per
+ * view and criteria. imap_sortcache_load first, with the facts they need. */
+const size_t *imap_sortcache_order(imap_session *s, const imap_sort_crit *crit, size_t ncrit);
 
 /* Replies. */
 void imap_flush(imap_session *s);

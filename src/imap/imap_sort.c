@@ -222,9 +222,62 @@ static int sort_cmp(const void *pa, const void *pb, void *arg)
     return ia < ib ? -1 : ia > ib;          /* RFC 5256 3: sequence order */
 }
 
+/* One criterion, the common case (SORT (DATE), (REVERSE ARRIVAL), (SUBJECT)):
+ * each record's key is computed once and the records are sorted as (key,
+ * index) pairs, so a comparison touches one small element instead of two
+ * records through the general comparator (100,000 messages: several times
+ * faster). The order is the one sort_cmp gives: key, REVERSE on the key only,
+ * then index. */
+typedef struct sort_pair {
+    int64_t num;
+    const char *str;          /* a string criterion's folded key, else NULL */
+    size_t idx;
+} sort_pair;
+
+static int pair_cmp(const sort_pair *a, const sort_pair *b, int reverse)
+{
+    int r = a->str ? strcmp(a->str, b->str) : cmp_i64(a->num, b->num);
+    if (r) return reverse ? -r : r;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static int pair_cmp_up(const void *a, const void *b) { return pair_cmp(a, b, 0); }
+static int pair_cmp_down(const void *a, const void *b) { return pair_cmp(a, b, 1); }
+
+static void sort_one(const store_sortrec *recs, size_t n, const imap_sort_crit *crit, size_t *order)
+{
+    sort_pair *v = xmalloc((n ? n : 1) * sizeof *v);
+    char **keys = NULL;
+    for (size_t i = 0; i < n; i++) {
+        v[i].idx = i;
+        v[i].num = 0;
+        v[i].str = NULL;
+        switch (crit->key) {
+        case IMAP_SORT_ARRIVAL: v[i].num = recs[i].internaldate; break;
+        case IMAP_SORT_DATE:    v[i].num = sort_sent_date(&recs[i]); break;
+        /* Sizes are at most IMAP_APPEND_MAX: the conversion keeps the order. */
+        case IMAP_SORT_SIZE:    v[i].num = (int64_t)recs[i].size; break;
+        default:
+            if (!keys) keys = xcalloc(n, sizeof *keys);
+            v[i].str = keys[i] = sort_key(&recs[i], crit->key);
+            break;
+        }
+    }
+    if (n > 1) qsort(v, n, sizeof *v, crit->reverse ? pair_cmp_down : pair_cmp_up);
+    for (size_t i = 0; i < n; i++) order[i] = v[i].idx;
+    if (keys)
+        for (size_t i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+    free(v);
+}
+
 void imap_sort(const store_sortrec *recs, size_t n, const imap_sort_crit *crit, size_t ncrit,
                size_t *order)
 {
+    if (ncrit == 1) {
+        sort_one(recs, n, crit, order);
+        return;
+    }
     sort_ctx c = { recs, crit, ncrit, xcalloc(ncrit ? ncrit : 1, sizeof *c.keys) };
     for (size_t k = 0; k < ncrit; k++) {
         char *probe = n ? sort_key(&recs[0], crit[k].key) : NULL;

@@ -286,7 +286,7 @@ static void thr_write(const thr_tree *t, size_t top, const uint32_t *nums, buf *
             const thr_node *x = &t->v[cur];
             if (x->msg != NONE) {
                 if (!first) buf_putc(out, ' ');
-                buf_printf(out, "%u", nums[x->msg]);
+                buf_put_uint(out, nums[x->msg]);
                 first = 0;
             }
             if (x->nkids != 1) break;

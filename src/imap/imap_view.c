@@ -25,6 +25,14 @@
 #include "util/uidset.h"
 #include "imap/imap_session.h"
 
+/* view.gen: process-wide, so a view freed and loaded again never repeats one. */
+static uint64_t view_gen_last;
+
+static void view_changed(imap_view *v)
+{
+    v->gen = __atomic_add_fetch(&view_gen_last, 1, __ATOMIC_RELAXED);
+}
+
 void imap_view_init(imap_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -47,6 +55,7 @@ void imap_view_load(imap_view *v, store_view *sv)
     v->highestmodseq = sv->highestmodseq;
     v->msgs = sv->msgs;
     v->n = v->cap = sv->nmsgs;
+    view_changed(v);
     sv->msgs = NULL;
     sv->nmsgs = 0;
     if (sv->first_recent_uid) {
@@ -266,6 +275,7 @@ size_t imap_view_expunge(imap_view *v, const uidset *uids, buf *out,
         v->msgs[w++] = v->msgs[i];
     }
     v->n = w;
+    view_changed(v);
     uidset_free(&v->recent);
     uidset_free(&v->expunge_pending);
     v->recent = recent;
@@ -280,6 +290,7 @@ static void view_append(imap_view *v, const store_msgflags *m)
         v->msgs = xrealloc(v->msgs, v->cap * sizeof *v->msgs);
     }
     v->msgs[v->n++] = *m;
+    view_changed(v);
 }
 
 size_t imap_view_apply(imap_view *v, const store_changes *ch, int allow_expunge, int with_uid,

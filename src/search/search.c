@@ -1,5 +1,5 @@
 /*
- * search.c — building and freeing search programs (see search.h).
+ * search.c — building, freeing and classifying search programs (see search.h).
  */
 #include <stdlib.h>
 
@@ -28,4 +28,26 @@ void search_node_free(search_node *n)
     free(n->value);
     uidset_free(&n->set);
     free(n);
+}
+
+/* Recursion is bounded by the parser's nesting limit (IMAP_NEST_MAX). */
+int search_flags_only(const search_node *n)
+{
+    switch (n->op) {
+    case SEARCH_ALL:
+    case SEARCH_UIDS:
+    case SEARCH_FLAGS:
+    case SEARCH_NOFLAGS:
+    case SEARCH_KEYWORD:
+    case SEARCH_UNKEYWORD:
+        return 1;
+    case SEARCH_AND:
+    case SEARCH_OR:
+    case SEARCH_NOT:
+        for (size_t i = 0; i < n->nkids; i++)
+            if (!search_flags_only(n->kids[i])) return 0;
+        return 1;
+    default:
+        return 0;
+    }
 }

@@ -325,6 +325,12 @@ static const struct { unsigned bit; const char *cols; int n; } sort_cols[] = {
     { STORE_SORT_THREADING, ", s.message_id, s.in_reply_to, s.refs", 3 },
 };
 
+/* A set of more ranges than this (a search's answer: UNSEEN is a range per
+ * run of unseen messages) is read in one pass over the folder, skipping the
+ * rows outside it, instead of one index lookup per range: 30,000 lookups cost
+ * more than a pass over 100,000 covering-index entries. */
+#define SORT_RANGES_SEEK_MAX 64
+
 store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidset *uids,
                                 unsigned what, store_sortrec **out, size_t *n)
 {
@@ -355,14 +361,26 @@ store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidse
     if (found <= 0) { res = found < 0 ? STORE_ERROR : STORE_GONE; goto done; }
     st = store_db_prepare(m, buf_cstr(&sql));
     if (!st) goto done;
-    size_t nranges = uids ? uids->n : 1;
+    int one_pass = uids && uids->n > SORT_RANGES_SEEK_MAX;
+    size_t nranges = uids && !one_pass ? uids->n : 1;
+    size_t in = 0;                      /* one pass: the first range not below the row */
     for (size_t k = 0; k < nranges; k++) {
         sqlite3_reset(st);
         sqlite3_bind_int64(st, 1, folder_id);
-        sqlite3_bind_int64(st, 2, uids ? uids->r[k].lo : 1);
-        sqlite3_bind_int64(st, 3, uids ? uids->r[k].hi : UINT32_MAX);
+        sqlite3_bind_int64(st, 2, uids && !one_pass ? uids->r[k].lo : 1);
+        sqlite3_bind_int64(st, 3, uids && !one_pass ? uids->r[k].hi : UINT32_MAX);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+            if (one_pass) {
+                /* Rows come in ascending uid order, as do the ranges. */
+                while (in < uids->n && uids->r[in].hi < uid) in++;
+                if (in == uids->n) {
+                    rc = SQLITE_DONE;
+                    break;
+                }
+                if (uid < uids->r[in].lo) continue;
+            }
             if (count == cap) {
                 cap = cap ? cap * 2 : 64;
                 v = xrealloc(v, cap * sizeof *v);
@@ -370,7 +388,7 @@ store_status store_sort_records(store_mailbox *m, int64_t folder_id, const uidse
             store_sortrec *o = &v[count];
             memset(o, 0, sizeof *o);
             count++;
-            o->uid = (uint32_t)sqlite3_column_int64(st, 0);
+            o->uid = uid;
             o->internaldate = sqlite3_column_int64(st, 1);
             o->sentdate = sqlite3_column_int64(st, 2);          /* NULL reads as 0 */
             o->size = (uint64_t)sqlite3_column_int64(st, 3);

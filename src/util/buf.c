@@ -38,6 +38,20 @@ void buf_putc(buf *b, char c)
     buf_append(b, &c, 1);
 }
 
+void buf_put_uint(buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_reserve(b, n);
+    for (size_t i = 0; i < n; i++) b->p[b->len + i] = tmp[n - 1 - i];
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
 void buf_vprintf(buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct buf {
     char *p;      /* NULL until the first append; NUL-terminated afterwards */
@@ -27,6 +28,9 @@ void buf_reserve(buf *b, size_t extra);
 void buf_append(buf *b, const void *data, size_t n);
 void buf_puts(buf *b, const char *s);
 void buf_putc(buf *b, char c);
+/* Appends `v` in decimal: what buf_printf("%u") does, for the long number lists
+ * of SEARCH, SORT and THREAD answers (100,000 numbers) without a printf each. */
+void buf_put_uint(buf *b, uint64_t v);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf *b, const char *fmt, va_list ap);
 void buf_truncate(buf *b, size_t len);

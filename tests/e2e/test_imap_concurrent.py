@@ -325,3 +325,89 @@ def test_session_without_a_selected_mailbox_holds_no_mailbox_file(fresh_server, 
     assert a.cmd("UNSELECT").ok()
     assert wait_fds(server, 0) == 0, "UNSELECT parks the session again"
     assert a.cmd("LIST \"\" \"auth_park\"").ok()
+
+
+def test_flag_searches_see_other_sessions_changes_at_once(connect):
+    """SEARCH on flags, keywords and sets is answered from the session's own view
+    of the mailbox (no pass over the file): it must still see what another
+    session just did. The flag change comes as untagged FETCH before the answer;
+    a message expunged meanwhile is not in it, and its EXPUNGE waits (7.4.1)."""
+    a, c = connect(BOB), connect(BOB)
+    create(a, "flag_search")
+    for i in range(5):
+        append(a, "flag_search", small(i))
+    select(a, "flag_search")
+    select(c, "flag_search")
+    assert c.cmd("SEARCH UNSEEN").of("SEARCH") == [b"SEARCH 1 2 3 4 5"]
+    assert a.cmd("STORE 2 +FLAGS (\\Seen $Label1)").ok()
+    assert a.cmd("STORE 4 +FLAGS (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    append(a, "flag_search", small(9))               # unseen, uid 6
+    resp = c.cmd("SEARCH UNSEEN")
+    assert resp.ok()
+    assert resp.of("EXPUNGE") == [], resp.untagged
+    assert resp.of("SEARCH") == [b"SEARCH 1 3 5 6"], resp.untagged
+    m = fetch_map(resp.untagged)
+    assert "\\Seen" in norm_flags(m[2]["FLAGS"]), "the change must be reported before the answer: %r" % resp.untagged
+    assert c.cmd("UID SEARCH KEYWORD $Label1").of("SEARCH") == [b"SEARCH 2"]
+    assert c.cmd("SEARCH OR SEEN DELETED").of("SEARCH") == [b"SEARCH 2"]
+    assert c.cmd("SEARCH NOT KEYWORD $Label1 2:*").of("SEARCH") == [b"SEARCH 3 5 6"]
+    resp = c.cmd("NOOP")
+    assert resp.of("EXPUNGE") == [b"4 EXPUNGE"], resp.untagged
+    assert c.cmd("SEARCH UNSEEN").of("SEARCH") == [b"SEARCH 1 3 4 5"]
+
+
+def thread_msg(i):
+    """Messages with subjects, dates and references that SORT and THREAD order."""
+    subj = ["Re: plans", "plans", "Fwd: budget", "budget", "[list] news", "zebra", "Apple"][i % 7]
+    refs = "References: <m%d@x.test>\r\n" % (i // 3) if i % 3 else ""
+    return crlf("From: u%d@x.test\r\nTo: t%d@y.test\r\nSubject: %s\r\nMessage-ID: <m%d@x.test>\r\n%s"
+                "Date: %02d Jan 2024 %02d:00:00 +0000\r\n\r\nbody %d\r\n" % (
+                    i % 5, i % 4, subj, i, refs, 1 + (i * 7) % 28, i % 24, i))
+
+
+def test_sort_and_thread_answers_follow_the_view(connect):
+    """A session keeps the sort facts of its view between SORT/THREAD commands.
+    Its answers must stay those a fresh session computes from the file, after
+    messages come and go (other sessions), before and after it is told."""
+    a, c = connect(BOB), connect(BOB)
+    create(a, "sort_cache")
+    for i in range(40):
+        append(a, "sort_cache", thread_msg(i))
+    select(a, "sort_cache")
+    select(c, "sort_cache")
+    queries = ["UID SORT (SUBJECT) UTF-8 ALL", "UID SORT (REVERSE DATE) UTF-8 ALL",
+               "UID SORT (FROM DATE) UTF-8 UNSEEN", "UID SORT (ARRIVAL) UTF-8 UID 1:30",
+               "UID SORT (SUBJECT) UTF-8 SUBJECT plans", "UID THREAD REFERENCES UTF-8 ALL",
+               "UID THREAD ORDEREDSUBJECT UTF-8 UNSEEN", "UID SORT (REVERSE SUBJECT) UTF-8 ALL"]
+
+    def fresh():
+        out = []
+        for q in queries:          # a new session per query: nothing reused
+            f = connect(BOB)
+            select(f, "sort_cache")
+            out.append(f.cmd(q).untagged[-1])
+            f.cmd("LOGOUT")
+        return out
+
+    def mine():
+        out = []
+        for q in queries:
+            resp = c.cmd(q)
+            assert resp.ok(), resp.tagged
+            out.append([l for l in resp.untagged if l.startswith((b"SORT", b"THREAD"))][-1])
+        return out
+
+    assert mine() == fresh()
+    assert mine() == fresh(), "the second run (from the cache) differs"
+    # Others change the folder: new messages, flags, an expunge.
+    for i in range(40, 50):
+        append(a, "sort_cache", thread_msg(i))
+    assert a.cmd("STORE 3:9 +FLAGS (\\Seen)").ok()
+    assert a.cmd("STORE 5 +FLAGS (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    assert mine() == fresh(), "before the EXPUNGE was reported"
+    assert c.cmd("NOOP").ok()
+    assert mine() == fresh(), "after the view took the changes"
+    # Sequence-number answers too, now that both views agree.
+    assert c.cmd("SORT (SUBJECT) UTF-8 ALL").untagged[-1] == a.cmd("SORT (SUBJECT) UTF-8 ALL").untagged[-1]
