@@ -46,6 +46,15 @@
  *                                              existing bodies at the next open
  *                                              (parsing needs C, not SQL)
  *
+ * MIGRATION 4 (the text index in two tables)
+ *   head_fts(hdr, f_from, f_to, f_cc, f_bcc, f_subject)
+ *   body_fts(body)                             replace migration 3's body_fts:
+ *                                              a header key reads only header
+ *                                              trigram lists (a word's lists in
+ *                                              all the text are ~20x longer)
+ *   trigger bodies_index_unref                 drops all three with their body
+ *   meta index_version = 0                     rebuilt at the next open
+ *
  * DIAGNOSTICS
  *   Returns 0, or -1 after logging (by mailbox id) what failed; a file written by
  *   a newer build (a version above MAILBOX_SCHEMA_VERSION) is refused with -1.
@@ -55,7 +64,7 @@
 
 #include <sqlite3.h>
 
-#define MAILBOX_SCHEMA_VERSION 3
+#define MAILBOX_SCHEMA_VERSION 4
 
 int mailbox_schema_migrate(sqlite3 *db, const char *mailbox_id);
 

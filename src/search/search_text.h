@@ -58,7 +58,7 @@ typedef int (*search_text_field_fn)(void *ctx, const char *name, size_t nlen,
                                     const char *val, size_t vlen);
 int search_text_each_field(const char *hdr, size_t len, search_text_field_fn fn, void *ctx);
 /* The header fields the index keeps apart, so HEADER on them is answered by
- * the index alone (store_index.h: body_fts columns f_from ... f_subject). */
+ * the index alone (store_index.h: head_fts columns f_from ... f_subject). */
 #define SEARCH_TEXT_NFIELDS 5
 extern const char *const search_text_fields[SEARCH_TEXT_NFIELDS];   /* "from", ... */
 /* Index of the field `name` (ASCII case-insensitive) in search_text_fields, or -1. */

@@ -82,18 +82,24 @@ int store_index_insert(store_mailbox *m, int64_t body_id, const store_index_entr
     sqlite3_finalize(st);
     if (r < 0) return -1;
     st = store_db_prepare(m,
-        "INSERT INTO body_fts(rowid, hdr, body, f_from, f_to, f_cc, f_bcc, f_subject)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO head_fts(rowid, hdr, f_from, f_to, f_cc, f_bcc, f_subject)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, body_id);
     /* Folded text is as long as the message at most twice: it fits an int
      * because APPEND refuses messages over IMAP_APPEND_MAX. */
     sqlite3_bind_text(st, 2, e->hdr.p ? e->hdr.p : "", (int)e->hdr.len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, e->body.p ? e->body.p : "", (int)e->body.len, SQLITE_STATIC);
     for (int i = 0; i < SEARCH_TEXT_NFIELDS; i++)
-        sqlite3_bind_text(st, 4 + i, e->fields[i].p ? e->fields[i].p : "", (int)e->fields[i].len,
+        sqlite3_bind_text(st, 3 + i, e->fields[i].p ? e->fields[i].p : "", (int)e->fields[i].len,
                           SQLITE_STATIC);
-    r = store_db_done(m, st, "text index insert");
+    r = store_db_done(m, st, "header text index insert");
+    sqlite3_finalize(st);
+    if (r < 0) return -1;
+    st = store_db_prepare(m, "INSERT INTO body_fts(rowid, body) VALUES (?, ?)");
+    if (!st) return -1;
+    sqlite3_bind_int64(st, 1, body_id);
+    sqlite3_bind_text(st, 2, e->body.p ? e->body.p : "", (int)e->body.len, SQLITE_STATIC);
+    r = store_db_done(m, st, "body text index insert");
     sqlite3_finalize(st);
     return r;
 }
@@ -126,8 +132,10 @@ static int reindex_all(store_mailbox *m)
     sqlite3_stmt *list = NULL;
     buf raw = BUF_INIT, env = BUF_INIT;
     if (store_db_exec(m, "DELETE FROM body_sort", "sort index clear") < 0 ||
+        store_db_exec(m, "INSERT INTO head_fts(head_fts) VALUES ('delete-all')",
+                      "header text index clear") < 0 ||
         store_db_exec(m, "INSERT INTO body_fts(body_fts) VALUES ('delete-all')",
-                      "text index clear") < 0)
+                      "body text index clear") < 0)
         goto done;
     list = store_db_prepare(m, "SELECT id, size FROM bodies ORDER BY id");
     if (!list) goto done;
@@ -147,7 +155,8 @@ static int reindex_all(store_mailbox *m)
         if (ir < 0) goto done;
     }
     if (rc != SQLITE_DONE) { store_db_fail(m, "reindex list"); goto done; }
-    if (store_db_exec(m, "INSERT INTO body_fts(body_fts) VALUES ('optimize')", "text index optimize") < 0 ||
+    if (store_db_exec(m, "INSERT INTO head_fts(head_fts) VALUES ('optimize')", "text index optimize") < 0 ||
+        store_db_exec(m, "INSERT INTO body_fts(body_fts) VALUES ('optimize')", "text index optimize") < 0 ||
         store_meta_set_int(m, "index_version", STORE_INDEX_VERSION) < 0)
         goto done;
     r = 0;

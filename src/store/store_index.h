@@ -16,10 +16,12 @@
  *   (store_index_prepare: CPU only) and writes it with the body
  *   (store_index_insert, inside the append's transaction).
  *
- * TABLES (mailbox_schema.c, migration 3)
+ * TABLES (mailbox_schema.c, migrations 3 and 4)
  *   body_sort(body_id PK, subject, from_mbox, to_mbox, cc_mbox, from_display,
  *             to_display, message_id, in_reply_to, refs)     one row per body
- *   body_fts(hdr, body, f_from, f_to, f_cc, f_bcc, f_subject)
+ *   head_fts(hdr, f_from, f_to, f_cc, f_bcc, f_subject), body_fts(body)
+ *                         (migration 4: apart, so a header key reads only
+ *                         header trigram lists)
  *                         contentless FTS5, rowid = bodies.id, trigram
  *                         tokenizer (case_sensitive 1: the text is folded by
  *                         search_fold before it is indexed, and so is every

@@ -26,10 +26,11 @@
  *     LARGER/SMALLER        m.size
  *     UID sets              a range plus sealbox_uidset(uid, set) (a bound
  *                           pointer, sqlite3_bind_pointer)
- *     BODY/TEXT/HEADER      m.body_id IN (SELECT rowid FROM body_fts WHERE
- *                           body_fts MATCH 'body : "term"') with the folded
+ *     BODY/TEXT/HEADER      m.body_id IN (SELECT rowid FROM head_fts WHERE
+ *                           head_fts MATCH 'f_from : "term"') with the folded
  *                           term quoted ("" for a quote inside); the column
- *                           is body, none (TEXT), f_from.. or hdr
+ *                           is f_from.. or hdr in head_fts (HEADER), body_fts
+ *                           alone (BODY), both tables (TEXT: a UNION ALL)
  *   The columns read are all in the covering index messages_facts, so a scan
  *   never touches the wide message rows. When a top-level conjunct is an FTS
  *   lookup that finds few bodies (SEARCH_FTS_DRIVE_MAX), the query is driven
@@ -97,6 +98,12 @@ typedef struct sql_param {
     const uidset *set;
 } sql_param;
 
+/* An FTS lookup: the parameters (?N) of its query on head_fts and/or body_fts
+ * (0: that table is not asked). TEXT asks both; the bodies found are the union. */
+typedef struct fts_lookup {
+    int head, body;
+} fts_lookup;
+
 typedef struct sql_prog {
     sql_param *p;
     size_t np, cap;
@@ -104,9 +111,9 @@ typedef struct sql_prog {
     size_t nkw;
     int fts_ok;              /* the index is complete: text keys may use it */
     int too_big;
-    int last_fts;            /* parameter of the FTS query of the last string key
-                                whose U is exactly "body in the FTS result", or 0 */
-    int drivers[SEARCH_DRIVERS_MAX];   /* such keys among the top-level conjuncts */
+    fts_lookup last_fts;     /* the lookup of the last string key whose U is
+                                exactly "body in the FTS result", or { 0, 0 } */
+    fts_lookup drivers[SEARCH_DRIVERS_MAX];   /* such keys among the top-level conjuncts */
     size_t ndrivers;
 } sql_prog;
 
@@ -175,6 +182,24 @@ static char *fts_query(const char *column, const char *needle, size_t len)
     }
     buf_putc(&q, '"');
     return buf_steal(&q, NULL);
+}
+
+/* The bodies an FTS lookup finds, as a compound SELECT of their rowids; the
+ * parameters numbered from `first` when not 0 (a statement of its own), else
+ * the lookup's own numbers. */
+static void fts_select(buf *out, fts_lookup lk, int first)
+{
+    int n = first;
+    if (lk.head) buf_printf(out, "SELECT rowid FROM head_fts WHERE head_fts MATCH ?%d", first ? n++ : lk.head);
+    if (lk.head && lk.body) buf_puts(out, " UNION ALL ");
+    if (lk.body) buf_printf(out, "SELECT rowid FROM body_fts WHERE body_fts MATCH ?%d", first ? n : lk.body);
+}
+
+static void fts_cond(buf *out, fts_lookup lk)
+{
+    buf_puts(out, "(m.body_id IN (");
+    fts_select(out, lk, 0);
+    buf_puts(out, "))");
 }
 
 static int64_t clamp_day(int64_t d)
@@ -301,7 +326,7 @@ static int compile(sql_prog *sp, const search_node *n, buf *u, buf *l, int depth
         const char *v = n->value ? n->value : "";
         search_fold(v, strlen(v), &f);
         int exact = 0;
-        sp->last_fts = 0;
+        sp->last_fts = (fts_lookup){ 0, 0 };
         if (f.len == 0 && n->op != SEARCH_HEADER) {
             exact = both(u, l, "1");                   /* "" is in every text */
         } else if (f.len == 0 && sp->fts_ok && n->field && *n->field) {
@@ -314,8 +339,8 @@ static int compile(sql_prog *sp, const search_node *n, buf *u, buf *l, int depth
             buf_puts(&folded, ": ");
             if (!memchr(buf_cstr(&folded), '\n', folded.len)) {
                 int p = param_add(sp, P_TEXT, 0, fts_query("hdr", buf_cstr(&folded), folded.len), NULL);
-                buf_printf(u, "(m.body_id IN (SELECT rowid FROM body_fts WHERE body_fts MATCH ?%d))", p);
-                sp->last_fts = p;
+                sp->last_fts = (fts_lookup){ p, 0 };
+                fts_cond(u, sp->last_fts);
             } else {
                 buf_puts(u, "1");
             }
@@ -330,17 +355,23 @@ static int compile(sql_prog *sp, const search_node *n, buf *u, buf *l, int depth
             const char *fld = n->field ? n->field : "";
             int fi = n->op == SEARCH_HEADER && !memchr(buf_cstr(&f), '\n', f.len)
                 ? search_text_field_index(fld, strlen(fld)) : -1;
-            const char *col = fi >= 0 ? fcols[fi]
-                : n->op == SEARCH_HEADER ? "hdr" : n->op == SEARCH_BODY ? "body" : "";
-            int p = param_add(sp, P_TEXT, 0, fts_query(col, buf_cstr(&f), f.len), NULL);
-            const char *cond = "(m.body_id IN (SELECT rowid FROM body_fts WHERE body_fts MATCH ?%d))";
-            sp->last_fts = p;
+            /* Header columns are in head_fts, the body text alone in body_fts:
+             * a header key reads only the (short) header trigram lists. TEXT
+             * asks both: a match cannot span the header and the body. */
+            fts_lookup lk = { 0, 0 };
+            if (n->op != SEARCH_BODY)
+                lk.head = param_add(sp, P_TEXT, 0, fts_query(fi >= 0 ? fcols[fi] : "hdr", buf_cstr(&f),
+                                                             f.len), NULL);
+            if (n->op != SEARCH_HEADER)
+                lk.body = param_add(sp, P_TEXT, 0, fts_query("", buf_cstr(&f), f.len), NULL);
+            sp->last_fts = lk;
+            fts_cond(u, lk);
             if (n->op == SEARCH_HEADER && fi < 0) {
                 /* The field's value is in the header text: necessary, not sufficient. */
-                buf_printf(u, cond, p);
                 buf_puts(l, "0");
             } else {
-                exact = both(u, l, cond, p);
+                fts_cond(l, lk);
+                exact = 1;
             }
         } else {
             buf_puts(u, "1");
@@ -368,7 +399,8 @@ static int compile_root(sql_prog *sp, const search_node *n, buf *u, buf *l)
 {
     if (n->op != SEARCH_AND) {
         int exact = compile(sp, n, u, l, 0);
-        if (is_string_key(n) && sp->last_fts) sp->drivers[sp->ndrivers++] = sp->last_fts;
+        if (is_string_key(n) && (sp->last_fts.head || sp->last_fts.body))
+            sp->drivers[sp->ndrivers++] = sp->last_fts;
         return exact;
     }
     if (n->nkids == 0) return both(u, l, "1");
@@ -380,9 +412,10 @@ static int compile_root(sql_prog *sp, const search_node *n, buf *u, buf *l)
             buf_puts(u, " AND ");
             buf_puts(l, " AND ");
         }
-        sp->last_fts = 0;
+        sp->last_fts = (fts_lookup){ 0, 0 };
         exact &= compile(sp, n->kids[i], u, l, 1);
-        if (is_string_key(n->kids[i]) && sp->last_fts && sp->ndrivers < SEARCH_DRIVERS_MAX)
+        if (is_string_key(n->kids[i]) && (sp->last_fts.head || sp->last_fts.body) &&
+            sp->ndrivers < SEARCH_DRIVERS_MAX)
             sp->drivers[sp->ndrivers++] = sp->last_fts;
     }
     buf_putc(u, ')');
@@ -393,23 +426,30 @@ static int compile_root(sql_prog *sp, const search_node *n, buf *u, buf *l)
 /* 1 when some driver's FTS query finds at most SEARCH_FTS_DRIVE_MAX bodies. */
 static int short_driver(store_mailbox *m, const sql_prog *sp)
 {
-    sqlite3_stmt *st = NULL;
     int r = 0;
     for (size_t i = 0; i < sp->ndrivers && !r; i++) {
-        if (!st && !(st = store_db_prepare(m,
-                "SELECT count(*) FROM (SELECT rowid FROM body_fts WHERE body_fts MATCH ? LIMIT ?)")))
-            return -1;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, sp->p[sp->drivers[i] - 2].s, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, SEARCH_FTS_DRIVE_MAX + 1);
+        fts_lookup lk = sp->drivers[i];
+        buf sql = BUF_INIT;
+        buf_puts(&sql, "SELECT count(*) FROM (");
+        fts_select(&sql, lk, 1);
+        int nq = (lk.head != 0) + (lk.body != 0);
+        buf_printf(&sql, " LIMIT ?%d)", nq + 1);
+        sqlite3_stmt *st = store_db_prepare(m, buf_cstr(&sql));
+        buf_free(&sql);
+        if (!st) return -1;
+        int k = 1;
+        if (lk.head) sqlite3_bind_text(st, k++, sp->p[lk.head - 2].s, -1, SQLITE_STATIC);
+        if (lk.body) sqlite3_bind_text(st, k++, sp->p[lk.body - 2].s, -1, SQLITE_STATIC);
+        /* TEXT counts a body found in both tables twice: an upper bound. */
+        sqlite3_bind_int(st, k, SEARCH_FTS_DRIVE_MAX + 1);
         if (sqlite3_step(st) != SQLITE_ROW) {
             store_db_fail(m, "search driver");
             sqlite3_finalize(st);
             return -1;
         }
         r = sqlite3_column_int(st, 0) <= SEARCH_FTS_DRIVE_MAX;
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
     return r;
 }
 

@@ -520,6 +520,7 @@ static void answers_follow_copy_move_expunge_and_delete(void **state)
     check_queries(f, archive, "after DELETE", &gone);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM body_sort"), NCORPUS - 2);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM body_fts"), NCORPUS - 2);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM head_fts"), NCORPUS - 2);
     uidset q = UIDSET_INIT;
     search_node *p = n_str(SEARCH_BODY, NULL, "quokka");
     assert_int_equal(store_search(f->m, archive, p, &q), STORE_OK);
@@ -533,6 +534,7 @@ static void answers_follow_copy_move_expunge_and_delete(void **state)
     assert_int_equal(store_expunge(f->m, archive, NULL, &ex), STORE_OK);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM body_sort"), 0);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM body_fts"), 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM head_fts"), 0);
     uidset_free(&q);
     uidset_free(&ex);
     uidset_free(&gone);
@@ -566,7 +568,8 @@ static void reindex_and_an_incomplete_index_give_the_same_answers(void **state)
     /* An index marked incomplete (an older file mid-upgrade) is not trusted. */
     db = raw_open(f);
     assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 0 WHERE key = 'index_version';"
-                                      "INSERT INTO body_fts(body_fts) VALUES ('delete-all');",
+                                      "INSERT INTO body_fts(body_fts) VALUES ('delete-all');"
+                                      "INSERT INTO head_fts(head_fts) VALUES ('delete-all');",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     check_queries(f, f->inbox, "incomplete index", NULL);
@@ -575,6 +578,7 @@ static void reindex_and_an_incomplete_index_give_the_same_answers(void **state)
     assert_int_equal(store_open(f->dir, MBOX_ID, f->key, &f->m), STORE_OK);
     assert_int_equal(raw_int(f, "SELECT value FROM meta WHERE key = 'index_version'"), 1);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM body_fts"), NCORPUS);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM head_fts"), NCORPUS);
     check_queries(f, f->inbox, "after reopen", NULL);
 }
 
@@ -586,14 +590,15 @@ static void version_2_file_is_indexed_at_open_and_then_searched(void **state)
     f->m = NULL;
     sqlite3 *db = raw_open(f);
     assert_int_equal(sqlite3_exec(db,
-        "DROP TRIGGER bodies_index_unref; DROP TABLE body_sort; DROP TABLE body_fts;"
+        "DROP TRIGGER bodies_index_unref; DROP TABLE body_sort; DROP TABLE body_fts; DROP TABLE head_fts;"
         "DROP INDEX messages_facts; DELETE FROM meta WHERE key = 'index_version';"
         "UPDATE schema_version SET version = 2;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(store_open(f->dir, MBOX_ID, f->key, &f->m), STORE_OK);
-    assert_int_equal(raw_int(f, "SELECT version FROM schema_version"), 3);
+    assert_int_equal(raw_int(f, "SELECT version FROM schema_version"), 4);
     assert_int_equal(raw_int(f, "SELECT value FROM meta WHERE key = 'index_version'"), 1);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM body_fts"), NCORPUS);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM head_fts"), NCORPUS);
     check_queries(f, f->inbox, "upgraded from version 2", NULL);
 }
 

@@ -245,7 +245,7 @@ static void downgrade_to_v2(fixture *f)
     f->m = NULL;
     sqlite3 *db = raw_open(f);
     assert_int_equal(sqlite3_exec(db,
-        "DROP TRIGGER bodies_index_unref; DROP TABLE body_sort; DROP TABLE body_fts;"
+        "DROP TRIGGER bodies_index_unref; DROP TABLE body_sort; DROP TABLE body_fts; DROP TABLE head_fts;"
         "DROP INDEX messages_facts; DELETE FROM meta WHERE key = 'index_version';"
         "UPDATE schema_version SET version = 2;", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
