@@ -295,10 +295,16 @@ static int msg_search_view(imap_session *s, imap_cmd *cmd, uidset *res)
 {
     search_eval *ev = search_eval_new(cmd->search, (const char *const *)s->kw.names, s->kw.n);
     if (!ev) return -1;
+    /* ALL (SORT and THREAD over the whole folder): nothing to evaluate. */
+    int all = cmd->search->op == SEARCH_ALL || (cmd->search->op == SEARCH_AND && !cmd->search->nkids);
     uint32_t n = imap_view_exists(&s->view);
     for (uint32_t seq = 1; seq <= n; seq++) {
         const store_msgflags *m = imap_view_msg(&s->view, seq);
         if (s->view.expunge_pending.n && uidset_contains(&s->view.expunge_pending, m->uid)) continue;
+        if (all) {
+            uidset_add(res, m->uid);
+            continue;
+        }
         search_msg sm;
         memset(&sm, 0, sizeof sm);
         sm.uid = m->uid;
@@ -353,12 +359,13 @@ static void msg_write_esearch(imap_session *s, imap_cmd *cmd, const uidset *res)
 {
     unsigned ret = cmd->search_return;
     uidset nums = UIDSET_INIT;
+    size_t at = 0;
     if (cmd->uid)
         uidset_copy(&nums, res);
     else
         for (size_t i = 0; i < res->n; i++)
             for (uint64_t u = res->r[i].lo; u <= res->r[i].hi; u++)
-                uidset_add(&nums, imap_view_seq(&s->view, (uint32_t)u));
+                uidset_add(&nums, imap_view_seq_next(&s->view, (uint32_t)u, &at));
     buf_puts(&s->out, "* ESEARCH (TAG ");
     imap_write_string(&s->out, cmd->tag, strlen(cmd->tag));
     buf_putc(&s->out, ')');
@@ -408,10 +415,11 @@ void imap_cmd_search(imap_session *s, imap_cmd *cmd)
     } else {
         /* In sequence order: the view is ascending uid, so is res. */
         buf_puts(&s->out, "* SEARCH");
+        size_t at = 0;
         for (size_t i = 0; i < res.n; i++)
             for (uint64_t u = res.r[i].lo; u <= res.r[i].hi; u++) {
                 buf_putc(&s->out, ' ');
-                buf_put_uint(&s->out, cmd->uid ? (uint32_t)u : imap_view_seq(&s->view, (uint32_t)u));
+                buf_put_uint(&s->out, cmd->uid ? (uint32_t)u : imap_view_seq_next(&s->view, (uint32_t)u, &at));
                 if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
             }
         buf_puts(&s->out, "\r\n");

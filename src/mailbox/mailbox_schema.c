@@ -122,6 +122,12 @@ static const char *const migrations[MAILBOX_SCHEMA_VERSION] = {
     "  DELETE FROM head_fts WHERE rowid = OLD.id;"
     "  DELETE FROM body_fts WHERE rowid = OLD.id;"
     "END;"
+    /* modseq joins the covering index: SELECT reads uid, flags, keywords and
+     * modseq of every message, which took the wide rows before (0.6 s for
+     * 100,000 messages, decrypting every page of them). */
+    "DROP INDEX messages_facts;"
+    "CREATE INDEX messages_facts ON messages(folder_id, uid, flags, keywords, modseq, internaldate,"
+    "  internaldate_tz, sentdate, sentdate_tz, size, body_id);"
     "INSERT OR REPLACE INTO meta(key, value) VALUES ('index_version', 0);",
 };
 

@@ -53,6 +53,8 @@
  *                                              trigram lists (a word's lists in
  *                                              all the text are ~20x longer)
  *   trigger bodies_index_unref                 drops all three with their body
+ *   index messages_facts                       gains modseq: SELECT's read of
+ *                                              every message is index-only
  *   meta index_version = 0                     rebuilt at the next open
  *
  * DIAGNOSTICS

@@ -992,8 +992,12 @@ again:
         uidset_add(&out->expunged, (uint32_t)sqlite3_column_int64(st, 0));
     if (rc != SQLITE_DONE) { store_db_fail(m, "expunged list"); goto done; }
     sqlite3_finalize(st);
+    /* Every command asks, and usually nothing changed: a range of the modseq
+     * index, not a pass over the covering index (which also holds modseq and
+     * is in uid order, so the planner would take it: 100,000 entries, ~15 ms,
+     * per command). */
     st = store_db_prepare(m,
-        "SELECT uid, flags, keywords, modseq FROM messages"
+        "SELECT uid, flags, keywords, modseq FROM messages INDEXED BY messages_modseq"
         " WHERE folder_id = ? AND modseq > ? ORDER BY uid");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, f.id);
