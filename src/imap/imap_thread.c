@@ -41,29 +41,39 @@
 
 /* ---- A string -> index map (open addressing) ------------------------------------- */
 
+/* Keys are slices of strings that outlive the map (the records' fields, the
+ * tree's base subjects): nothing is copied, and the stored hash settles most
+ * probes without touching the key's bytes (a cache miss each, at 100,000
+ * messages the main cost of threading). */
+typedef struct thr_key {
+    const char *p;          /* NULL: an empty slot */
+    size_t len;
+    uint64_t hash;
+} thr_key;
+
 typedef struct thr_map {
-    char **keys;
+    thr_key *keys;
     size_t *vals;
     size_t cap, n;          /* cap: power of two, at least twice n */
 } thr_map;
 
-static uint64_t thr_hash(const char *s)
+static uint64_t thr_hash(const char *s, size_t len)
 {
     uint64_t h = 1469598103934665603ull;        /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
-static size_t *thr_map_slot(thr_map *m, const char *key, int insert)
+static size_t *thr_map_slot(thr_map *m, const char *key, size_t len, int insert)
 {
     if (insert && 2 * (m->n + 1) > m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
-        char **nk = xcalloc(ncap, sizeof *nk);
+        thr_key *nk = xcalloc(ncap, sizeof *nk);
         size_t *nv = xcalloc(ncap, sizeof *nv);
         for (size_t i = 0; i < m->cap; i++) {
-            if (!m->keys[i]) continue;
-            size_t j = thr_hash(m->keys[i]) & (ncap - 1);
-            while (nk[j]) j = (j + 1) & (ncap - 1);
+            if (!m->keys[i].p) continue;
+            size_t j = m->keys[i].hash & (ncap - 1);
+            while (nk[j].p) j = (j + 1) & (ncap - 1);
             nk[j] = m->keys[i];
             nv[j] = m->vals[i];
         }
@@ -74,13 +84,15 @@ static size_t *thr_map_slot(thr_map *m, const char *key, int insert)
         m->cap = ncap;
     }
     if (!m->cap) return NULL;
-    size_t j = thr_hash(key) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (!strcmp(m->keys[j], key)) return &m->vals[j];
+    uint64_t h = thr_hash(key, len);
+    size_t j = h & (m->cap - 1);
+    while (m->keys[j].p) {
+        const thr_key *k = &m->keys[j];
+        if (k->hash == h && k->len == len && !memcmp(k->p, key, len)) return &m->vals[j];
         j = (j + 1) & (m->cap - 1);
     }
     if (!insert) return NULL;
-    m->keys[j] = xstrdup(key);
+    m->keys[j] = (thr_key){ key, len, h };
     m->vals[j] = NONE;
     m->n++;
     return &m->vals[j];
@@ -88,7 +100,6 @@ static size_t *thr_map_slot(thr_map *m, const char *key, int insert)
 
 static void thr_map_free(thr_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
     free(m->keys);
     free(m->vals);
     memset(m, 0, sizeof *m);
@@ -96,9 +107,10 @@ static void thr_map_free(thr_map *m)
 
 /* ---- Message ids ------------------------------------------------------------------ */
 
-/* The next msg-id in *p, copied into `id` (without its text around it); 0 when
- * there is none. Skips anything that is not a valid "<left@right>". */
-static int thr_next_msgid(const char **p, buf *id)
+/* The next msg-id in *p, as a slice of it (*id, *len: "<left@right>" without
+ * the text around it); 0 when there is none. Skips anything that is not a
+ * valid "<left@right>". */
+static int thr_next_msgid(const char **p, const char **id, size_t *len)
 {
     const char *s = *p;
     for (;;) {
@@ -114,8 +126,8 @@ static int thr_next_msgid(const char **p, buf *id)
             e++;
         }
         if (*e == '>' && at && e > s + 1) {
-            buf_reset(id);
-            buf_append(id, s, (size_t)(e - s + 1));
+            *id = s;
+            *len = (size_t)(e - s + 1);
             *p = e + 1;
             return 1;
         }
@@ -196,9 +208,9 @@ static int thr_is_under(const thr_tree *t, size_t a, size_t b)
 }
 
 /* The node a reference names, created as a dummy the first time. */
-static size_t thr_ref_node(thr_tree *t, thr_map *ids, const char *id)
+static size_t thr_ref_node(thr_tree *t, thr_map *ids, const char *id, size_t len)
 {
-    size_t *slot = thr_map_slot(ids, id, 1);
+    size_t *slot = thr_map_slot(ids, id, len, 1);
     if (*slot == NONE) *slot = thr_new(t, NONE);
     return *slot;
 }
@@ -345,30 +357,39 @@ static void thr_write_root(const thr_tree *t, size_t root, const uint32_t *nums,
 
 /* ---- REFERENCES ---------------------------------------------------------------------- */
 
-static void thr_subjects(thr_tree *t, size_t n)
+/* Message m's base subject, casemapped (so the subject table compares bytes),
+ * and t->refwd[m]: computed the first time it is asked for (REFERENCES needs
+ * only those of top-level threads). */
+static const char *thr_subject(thr_tree *t, size_t m)
+{
+    if (!t->subjects[m]) {
+        char *b = imap_base_subject(t->recs[m].subject, &t->refwd[m]);
+        for (char *c = b; *c; c++)
+            if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+        t->subjects[m] = b;
+    }
+    return t->subjects[m];
+}
+
+static void thr_subjects_alloc(thr_tree *t, size_t n)
 {
     t->subjects = xcalloc(n ? n : 1, sizeof *t->subjects);
     t->refwd = xcalloc(n ? n : 1, sizeof *t->refwd);
-    for (size_t i = 0; i < n; i++) {
-        t->subjects[i] = imap_base_subject(t->recs[i].subject, &t->refwd[i]);
-        /* Casemapped once, so the subject table can compare bytes. */
-        for (char *s = t->subjects[i]; *s; s++)
-            if (*s >= 'a' && *s <= 'z') *s = (char)(*s - 'a' + 'A');
-    }
 }
 
 /* Step 1 for message i. */
 static void thr_link_message(thr_tree *t, thr_map *ids, size_t i, size_t **refs, size_t *rcap)
 {
     const store_sortrec *r = &t->recs[i];
-    buf id = BUF_INIT;
+    const char *id;
+    size_t idlen;
     size_t self = NONE, nrefs = 0;
 
     /* Its own container: the dummy a reference made for its id, a new one, or
      * (no valid id, or a duplicate of an earlier message's) one without id. */
     const char *p = r->message_id ? r->message_id : "";
-    if (thr_next_msgid(&p, &id)) {
-        size_t *slot = thr_map_slot(ids, id.p, 1);
+    if (thr_next_msgid(&p, &id, &idlen)) {
+        size_t *slot = thr_map_slot(ids, id, idlen, 1);
         if (*slot == NONE) *slot = thr_new(t, i);
         else if (t->v[*slot].msg == NONE) t->v[*slot].msg = i;
         else self = thr_new(t, i);
@@ -381,22 +402,22 @@ static void thr_link_message(thr_tree *t, thr_map *ids, size_t i, size_t **refs,
      * IMAP_THREAD_REFS_MAX of them (a ring). */
     size_t total = 0;
     p = r->references ? r->references : "";
-    while (thr_next_msgid(&p, &id)) {
+    while (thr_next_msgid(&p, &id, &idlen)) {
         if (*rcap < IMAP_THREAD_REFS_MAX) {
             *rcap = IMAP_THREAD_REFS_MAX;
             *refs = xrealloc(*refs, *rcap * sizeof **refs);
         }
-        (*refs)[total % IMAP_THREAD_REFS_MAX] = thr_ref_node(t, ids, id.p);
+        (*refs)[total % IMAP_THREAD_REFS_MAX] = thr_ref_node(t, ids, id, idlen);
         total++;
     }
     if (total == 0) {
         p = r->in_reply_to ? r->in_reply_to : "";
-        if (thr_next_msgid(&p, &id)) {
+        if (thr_next_msgid(&p, &id, &idlen)) {
             if (*rcap < IMAP_THREAD_REFS_MAX) {
                 *rcap = IMAP_THREAD_REFS_MAX;
                 *refs = xrealloc(*refs, *rcap * sizeof **refs);
             }
-            (*refs)[0] = thr_ref_node(t, ids, id.p);
+            (*refs)[0] = thr_ref_node(t, ids, id, idlen);
             total = 1;
         }
     }
@@ -418,7 +439,6 @@ static void thr_link_message(thr_tree *t, thr_map *ids, size_t i, size_t **refs,
         size_t parent = (*refs)[(start + nrefs - 1) % IMAP_THREAD_REFS_MAX];
         if (!thr_is_under(t, parent, self)) thr_append(t, parent, self);
     }
-    buf_free(&id);
 }
 
 static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out)
@@ -449,12 +469,19 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
         if (t->v[c].msg == NONE) thr_sort_kids(t, c, &scratch, &scap);
     thr_sort_kids(t, root, &scratch, &scap);
 
-    /* (5) merge top-level threads with the same base subject. */
-    thr_subjects(t, n);
+    /* (5) merge top-level threads with the same base subject. The top level
+     * is listed first (the second pass changes it while it walks). */
+    thr_subjects_alloc(t, n);
+    size_t ntop = 0;
+    for (size_t c = t->v[root].first; c != NONE; c = t->v[c].next) ntop++;
+    size_t *top = xmalloc((ntop ? ntop : 1) * sizeof *top), *toprep = xmalloc((ntop ? ntop : 1) * sizeof *toprep);
+    ntop = 0;
     for (size_t c = t->v[root].first; c != NONE; c = t->v[c].next) {
         size_t m = thr_rep(t, c);
-        if (m == NONE || !t->subjects[m][0]) continue;
-        size_t *slot = thr_map_slot(&subj, t->subjects[m], 1);
+        top[ntop] = c;
+        toprep[ntop++] = m;
+        if (m == NONE || !thr_subject(t, m)[0]) continue;
+        size_t *slot = thr_map_slot(&subj, t->subjects[m], strlen(t->subjects[m]), 1);
         if (*slot == NONE) {
             *slot = c;
             continue;
@@ -463,19 +490,21 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
         int cur_dummy = t->v[cur].msg == NONE, c_dummy = t->v[c].msg == NONE;
         if (!cur_dummy && (c_dummy || (t->refwd[t->v[cur].msg] && !t->refwd[m]))) *slot = c;
     }
-    for (size_t c = t->v[root].first, next; c != NONE; c = next) {
-        next = t->v[c].next;
-        size_t m = thr_rep(t, c);
+    for (size_t k = 0; k < ntop; k++) {
+        size_t c = top[k], m = toprep[k];
+        /* Moved under another thread, or a table message put under a new
+         * dummy, by an earlier step of this pass: not top-level any more. */
+        if (t->v[c].parent != root) continue;
         if (m == NONE || !t->subjects[m][0]) continue;
-        size_t *slot = thr_map_slot(&subj, t->subjects[m], 0);
+        size_t *slot = thr_map_slot(&subj, t->subjects[m], strlen(t->subjects[m]), 0);
         size_t tab = *slot;
         if (tab == c) continue;
         int tab_dummy = t->v[tab].msg == NONE, c_dummy = t->v[c].msg == NONE;
         if (tab_dummy && c_dummy) {
             while (t->v[c].first != NONE) {
-                size_t k = t->v[c].first;
-                thr_unlink(t, k);
-                thr_append(t, tab, k);
+                size_t kid = t->v[c].first;
+                thr_unlink(t, kid);
+                thr_append(t, tab, kid);
             }
             thr_unlink(t, c);
         } else if (tab_dummy || (t->refwd[m] && !t->refwd[t->v[tab].msg])) {
@@ -493,7 +522,6 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
             if (dn->next != NONE) t->v[dn->next].prev = d;
             else t->v[root].last = d;
             tn->parent = tn->prev = tn->next = NONE;
-            if (next == tab) next = d;
             thr_append(t, d, tab);
             thr_unlink(t, c);
             thr_append(t, d, c);
@@ -512,6 +540,8 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
     free(scratch);
     thr_map_free(&ids);
     thr_map_free(&subj);
+    free(top);
+    free(toprep);
 }
 
 /* ---- ORDEREDSUBJECT ------------------------------------------------------------------- */
@@ -535,7 +565,8 @@ static void thr_orderedsubject(thr_tree *t, size_t n, const uint32_t *nums, buf 
     size_t *order = xmalloc((n ? n : 1) * sizeof *order);
     thr_kid *scratch = NULL;
     size_t scap = 0;
-    thr_subjects(t, n);
+    thr_subjects_alloc(t, n);
+    for (size_t i = 0; i < n; i++) thr_subject(t, i);
     for (size_t i = 0; i < n; i++) order[i] = i;
     qsort_r(order, n, sizeof *order, thr_os_cmp, t);
     size_t root = thr_new(t, NONE);
