@@ -17,7 +17,9 @@ What it offers: `bench/search.py [--quick] [--messages N] [--build DIR] [--reps 
      default) gets a copy of the Maildir, then a first SELECT and a FETCH of every
      message's UID and Message-ID build its index (both load times are reported);
   3. on an already selected INBOX of each server (plain IMAP on loopback, one
-     connection each, the servers idle while the other one works) runs each query
+     connection each; before each server's runs of a query the run waits until
+     neither server's processes use CPU, so one's deferred work is not timed as
+     the other's) runs each query
      once ("first") and then R more times ("warm", p50), alternating servers;
   4. verifies every answer: both servers must return the same messages (compared
      by Message-ID, so UID numbering does not matter) and, where the generator knows
@@ -547,6 +549,21 @@ def setup_servers(root, build, maildir):
     return sb, dv, res
 
 
+def settle(srvs, quiet=0.3, limit=10.0):
+    """Waits until no server's processes used CPU for `quiet` seconds (at most
+    `limit`): work one server does after its answer (Dovecot updates its cache
+    files) must not be timed as the other's. Returns the seconds waited."""
+    t0 = time.monotonic()
+    last = [R.cpu_seconds(s["proc"].pid) for s in srvs]
+    while time.monotonic() - t0 < limit:
+        time.sleep(quiet)
+        now = [R.cpu_seconds(s["proc"].pid) for s in srvs]
+        if all(n - l < 0.02 for n, l in zip(now, last)):
+            break
+        last = now
+    return time.monotonic() - t0
+
+
 def pct50(v):
     return statistics.median(v) if v else float("nan")
 
@@ -627,6 +644,7 @@ def main():
         for name in ("Sealbox", "Dovecot"):
             c = conns[name]
             seq, uid = maps[name]
+            settle((sb, dv))
             dt, ans, err = run_query(c, cmd, lit, kind, seq, uid)
             warm = []
             budget = time.monotonic() + 30
@@ -740,7 +758,8 @@ def report(a, n, octets, mach, started, lt, loadt, rows, errors, same_order):
               "3 years, 30 %% unseen, 5 %% flagged; some encoded-word subjects and names. One Maildir, loaded into "
               "both servers. Dovecot: bench/run's private instance, Maildir, **no FTS plugin** (its default). "
               "Plain IMAP on loopback, one connection per server on a selected INBOX; the servers run at the same "
-              "time but only one answers at a time. *first* = the first time the query ran; *warm* = median of up "
+              "time but only one works at a time: before each server's runs of a query the run waits until neither "
+              "server's processes used CPU for 0.3 s (Dovecot updates its cache files after answering). *first* = the first time the query ran; *warm* = median of up "
               "to %d further runs (fewer when a query is slow: ~30 s per query and server)." % (
                   n, octets / 1e6, len(VOCAB), a.reps), "",
               "| load step (info) | Sealbox | Dovecot |", "|---|---|---|",

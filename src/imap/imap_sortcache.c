@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/log.h"
 #include "util/uidset.h"
 #include "store/store.h"
 #include "imap/imap_session.h"
@@ -71,6 +72,7 @@ store_status imap_sortcache_load(imap_session *s, unsigned what)
     c->n = nrecs;
     c->what = want;
     c->view_gen = s->view.gen;
+    log_debug("imap", "conn %llu: sort facts %#x of %zu messages read", s->id, want, nrecs);
     return STORE_OK;
 }
 
@@ -87,6 +89,7 @@ const size_t *imap_sortcache_order(imap_session *s, const imap_sort_crit *crit, 
     imap_sortcache *c = &s->sortcache;
     if (sortcache_same_crit(c, crit, ncrit)) return c->order;
     sortcache_drop_order(c);
+    log_debug("imap", "conn %llu: SORT order of %zu messages computed", s->id, c->n);
     c->order = xmalloc((c->n ? c->n : 1) * sizeof *c->order);
     imap_sort(c->recs, c->n, crit, ncrit, c->order);
     c->crit = xmalloc((ncrit ? ncrit : 1) * sizeof *crit);
