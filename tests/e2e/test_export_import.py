@@ -504,11 +504,18 @@ def test_import_killed_midway_then_run_again_has_every_message_once(srv, tmp_pat
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=srv.env)
     p.stdin.write((srv.users[user] + "\n").encode())
     p.stdin.close()
-    # Until the first batches are in (the mailbox file has grown), then kill.
+    # Kill once the files have grown by two batches' worth (a batch of 256 of these
+    # messages writes ~8 MB: file, index and WAL): the first is then committed
+    # for sure. Growth alone is no proof: a COMMIT writes its WAL frames before
+    # the fsync that makes it one (a kill at 3 MiB once hit that window).
     mbdir = os.path.join(srv.dir, "mailboxes")
-    deadline = time.monotonic() + 60
+
+    def size():
+        return sum(os.path.getsize(os.path.join(mbdir, f)) for f in os.listdir(mbdir))
+    start = size()
+    deadline = time.monotonic() + 120
     while p.poll() is None and time.monotonic() < deadline:
-        if sum(os.path.getsize(os.path.join(mbdir, f)) for f in os.listdir(mbdir)) > 3 * 1024 * 1024:
+        if size() - start > 16 * 1024 * 1024:
             break
         time.sleep(0.01)
     killed = p.poll() is None
@@ -520,8 +527,8 @@ def test_import_killed_midway_then_run_again_has_every_message_once(srv, tmp_pat
     p = cli(srv, "import", user, "--format", "maildir", str(tmp_path / "src.maildir"), user=user)
     m = re.search(rb"(\d+) added, (\d+) already present, 0 skipped", p.stdout)
     assert m and int(m.group(1)) + int(m.group(2)) == len(src), p.stdout
-    if killed:
-        assert int(m.group(2)) > 0 and int(m.group(1)) > 0, "the kill came before or after the import: %r" % p.stdout
+    assert killed, "the import ended before it was killed: make the source larger"
+    assert int(m.group(2)) > 0 and int(m.group(1)) > 0, "the kill came before or after the import: %r" % p.stdout
     got = canon(read_maildir_export(srv, user, tmp_path))
     assert got == want, diff_hint(want, got)
 
