@@ -175,7 +175,6 @@ typedef struct sort_ctx {
     char ***keys;             /* keys[k][i]: folded string of criterion k, or NULL */
 } sort_ctx;
 
-static int cmp_u64(uint64_t a, uint64_t b) { return a < b ? -1 : a > b; }
 static int cmp_i64(int64_t a, int64_t b) { return a < b ? -1 : a > b; }
 
 /* RFC 5256 2.2: the sent date, or INTERNALDATE when there is none. */
@@ -204,19 +203,28 @@ static char *sort_key(const store_sortrec *r, imap_sort_key key)
     return k;
 }
 
+/* The key of record `r` under a numeric criterion (1), or 0 for a string one. */
+static int sort_number(const store_sortrec *r, imap_sort_key key, int64_t *out)
+{
+    switch (key) {
+    case IMAP_SORT_ARRIVAL: *out = r->internaldate; return 1;
+    case IMAP_SORT_DATE:    *out = sort_sent_date(r); return 1;
+    /* Sizes are at most IMAP_APPEND_MAX: the conversion keeps the order. */
+    case IMAP_SORT_SIZE:    *out = (int64_t)r->size; return 1;
+    default:                return 0;
+    }
+}
+
 static int sort_cmp(const void *pa, const void *pb, void *arg)
 {
     const sort_ctx *c = arg;
     size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
     const store_sortrec *a = &c->recs[ia], *b = &c->recs[ib];
     for (size_t k = 0; k < c->ncrit; k++) {
+        int64_t x, y;
         int r;
-        switch (c->crit[k].key) {
-        case IMAP_SORT_ARRIVAL: r = cmp_i64(a->internaldate, b->internaldate); break;
-        case IMAP_SORT_DATE:    r = cmp_i64(sort_sent_date(a), sort_sent_date(b)); break;
-        case IMAP_SORT_SIZE:    r = cmp_u64(a->size, b->size); break;
-        default:                r = strcmp(c->keys[k][ia], c->keys[k][ib]); break;
-        }
+        if (sort_number(a, c->crit[k].key, &x) && sort_number(b, c->crit[k].key, &y)) r = cmp_i64(x, y);
+        else r = strcmp(c->keys[k][ia], c->keys[k][ib]);
         if (r) return c->crit[k].reverse ? -r : r;
     }
     return ia < ib ? -1 : ia > ib;          /* RFC 5256 3: sequence order */
@@ -252,15 +260,9 @@ static void sort_one(const store_sortrec *recs, size_t n, const imap_sort_crit *
         v[i].idx = i;
         v[i].num = 0;
         v[i].str = NULL;
-        switch (crit->key) {
-        case IMAP_SORT_ARRIVAL: v[i].num = recs[i].internaldate; break;
-        case IMAP_SORT_DATE:    v[i].num = sort_sent_date(&recs[i]); break;
-        /* Sizes are at most IMAP_APPEND_MAX: the conversion keeps the order. */
-        case IMAP_SORT_SIZE:    v[i].num = (int64_t)recs[i].size; break;
-        default:
+        if (!sort_number(&recs[i], crit->key, &v[i].num)) {
             if (!keys) keys = xcalloc(n, sizeof *keys);
             v[i].str = keys[i] = sort_key(&recs[i], crit->key);
-            break;
         }
     }
     if (n > 1) qsort(v, n, sizeof *v, crit->reverse ? pair_cmp_down : pair_cmp_up);
