@@ -41,8 +41,6 @@ import argparse
 import atexit
 import datetime
 import imaplib
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import signal
@@ -58,16 +56,9 @@ REPO = os.path.dirname(HERE)
 sys.dont_write_bytecode = True
 
 
-def _load_run():
-    """bench/run as a module: its cleanup, process accounting and machine description."""
-    loader = importlib.machinery.SourceFileLoader("bench_run", os.path.join(HERE, "run"))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+import runlib  # noqa: E402  (bench/, this script's directory, is on sys.path)
 
-
-R = _load_run()
+R = runlib.load()
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 from lib import postfix as pfmod  # noqa: E402
 

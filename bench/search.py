@@ -41,8 +41,6 @@ import atexit
 import base64
 import bisect
 import datetime
-import importlib.machinery
-import importlib.util
 import os
 import random as random_mod
 import re
@@ -59,16 +57,9 @@ REPO = os.path.dirname(HERE)
 sys.dont_write_bytecode = True
 
 
-def _load_run():
-    """bench/run as a module: setup of both servers, cleanup, machine description."""
-    loader = importlib.machinery.SourceFileLoader("bench_run", os.path.join(HERE, "run"))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+import runlib  # noqa: E402  (bench/, this script's directory, is on sys.path)
 
-
-R = _load_run()
+R = runlib.load()
 import imapload  # noqa: E402  (bench/run put bench/ on sys.path)
 
 USER = "search@" + R.DOMAIN
