@@ -588,7 +588,7 @@ void imap_cmd_thread(imap_session *s, imap_cmd *cmd)
     uint32_t *nums;
     buf lists = BUF_INIT;
     if (msg_sort_records(s, cmd, &recs, &kept, &nums, &pos) != 0) return;
-    imap_thread(cmd->thread, recs, kept, nums, &lists);
+    imap_thread(cmd->thread, imap_sortcache_thread_facts(s), pos, kept, nums, &lists);
     buf_puts(&s->out, "* THREAD");
     if (lists.len) {
         buf_putc(&s->out, ' ');

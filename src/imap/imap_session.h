@@ -209,6 +209,7 @@ typedef struct imap_sortcache {
     imap_sort_crit *crit;        /* the criteria of `order` (NULL: none yet) */
     size_t ncrit;
     size_t *order;               /* indexes into recs in SORT order under crit */
+    struct imap_thread_facts *thread;   /* recs' threading facts (NULL: none yet) */
 } imap_sortcache;
 
 typedef struct imap_session {
@@ -271,6 +272,10 @@ store_status imap_sortcache_load(imap_session *s, unsigned what);
 /* The order of s->sortcache.recs under the criteria, computed at most once per
  * view and criteria. imap_sortcache_load first, with the facts they need. */
 const size_t *imap_sortcache_order(imap_session *s, const imap_sort_crit *crit, size_t ncrit);
+/* The threading facts of s->sortcache.recs (imap_sort.h), computed at most
+ * once per view. imap_sortcache_load first, with STORE_SORT_SUBJECT and
+ * STORE_SORT_THREADING. */
+const struct imap_thread_facts *imap_sortcache_thread_facts(imap_session *s);
 
 /* Replies. */
 void imap_flush(imap_session *s);

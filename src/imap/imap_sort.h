@@ -6,9 +6,11 @@
  *   imap_base_subject   the "base subject" of RFC 5256 2.1 (imap_sort.c)
  *   imap_sort           the order of records under a list of sort criteria
  *                       (imap_sort.c)
+ *   imap_thread_facts_new / _free   what threading reads of the records, as
+ *                       numbers (imap_thread.c)
  *   imap_thread         THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256
- *                       3), written as the thread-list text of the THREAD
- *                       response (imap_thread.c)
+ *                       3) of some of those, written as the thread-list text of
+ *                       the THREAD response (imap_thread.c)
  *
  * PROMISES
  *   - No store, session or connection: plain records in, plain data out, so
@@ -61,11 +63,22 @@ void imap_sort(const store_sortrec *recs, size_t n, const imap_sort_crit *crit, 
                size_t *order);
 
 /*
- * Threads recs[0..n) with `alg` and appends the thread-lists to `out`: e.g.
- * "(2)(3 6 (4 23)(44 7 96))" (RFC 5256 4), using nums[i] (the sequence number
- * or uid of recs[i]) as the message's number. Nothing is appended for n = 0.
+ * What THREAD reads of recs[0..n) (their Message-ID, references, base subject
+ * and sent date), with every distinct message id and base subject numbered,
+ * so that threads of any subset of them are computed without strings. The
+ * records are not referred to afterwards.
  */
-void imap_thread(imap_thread_alg alg, const store_sortrec *recs, size_t n, const uint32_t *nums,
-                 buf *out);
+typedef struct imap_thread_facts imap_thread_facts;
+imap_thread_facts *imap_thread_facts_new(const store_sortrec *recs, size_t n);
+void imap_thread_facts_free(imap_thread_facts *f);
+
+/*
+ * Threads n messages of f with `alg` and appends the thread-lists to `out`:
+ * e.g. "(2)(3 6 (4 23)(44 7 96))" (RFC 5256 4). Message k is f's record
+ * pick[k] (pick ascending; NULL: record k) and is written as nums[k] (its
+ * sequence number or uid). Nothing is appended for n = 0.
+ */
+void imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *pick, size_t n,
+                 const uint32_t *nums, buf *out);
 
 #endif

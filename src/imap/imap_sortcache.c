@@ -15,6 +15,8 @@
  *   - recs holds, ascending uid, exactly the messages of the view (view.gen)
  *     that the file had when they were read: one expunged by another session
  *     since is absent, as it would be from a fresh read.
+ *   - thread, when set, is imap_thread_facts_new of all of recs: threads of
+ *     a subset come from it (imap_sort.h).
  *   - order, when set, is imap_sort of all of recs under crit; the order of a
  *     subset is the order restricted to it, because imap_sort is a total order
  *     whose last tie-break (index = sequence order) agrees on every subset.
@@ -23,7 +25,8 @@
  *
  * COST
  *   Memory: the facts asked for, per message (THREAD: subject and three id
- *   fields, ~200 bytes at 100,000 messages: ~20 MB), while the session sorts.
+ *   fields, ~200 bytes at 100,000 messages: ~20 MB), while the session sorts;
+ *   the threading facts add ~25 bytes per message and 4 per reference.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,7 @@ static void sortcache_drop_order(imap_sortcache *c)
 void imap_sortcache_clear(imap_sortcache *c)
 {
     sortcache_drop_order(c);
+    imap_thread_facts_free(c->thread);
     store_sortrecs_free(c->recs, c->n);
     memset(c, 0, sizeof *c);
 }
@@ -96,4 +100,14 @@ const size_t *imap_sortcache_order(imap_session *s, const imap_sort_crit *crit, 
     if (ncrit) memcpy(c->crit, crit, ncrit * sizeof *crit);
     c->ncrit = ncrit;
     return c->order;
+}
+
+const imap_thread_facts *imap_sortcache_thread_facts(imap_session *s)
+{
+    imap_sortcache *c = &s->sortcache;
+    if (!c->thread) {
+        c->thread = imap_thread_facts_new(c->recs, c->n);
+        log_debug("imap", "conn %llu: thread facts of %zu messages computed", s->id, c->n);
+    }
+    return c->thread;
 }

@@ -29,6 +29,14 @@ typedef struct msg {
     const char *subject, *id, *refs, *irt;
 } msg;
 
+/* Threads all n records, as THREAD ... ALL does. */
+static void thread_all(imap_thread_alg alg, const store_sortrec *r, size_t n, const uint32_t *nums, buf *out)
+{
+    imap_thread_facts *f = imap_thread_facts_new(r, n);
+    imap_thread(alg, f, NULL, n, nums, out);
+    imap_thread_facts_free(f);
+}
+
 static void run(const char *row, imap_thread_alg alg, const msg *m, size_t n, const char *want)
 {
     store_sortrec *r = calloc(n ? n : 1, sizeof *r);
@@ -45,7 +53,7 @@ static void run(const char *row, imap_thread_alg alg, const msg *m, size_t n, co
         nums[i] = (uint32_t)(i + 1);
     }
     buf out = BUF_INIT;
-    imap_thread(alg, r, n, nums, &out);
+    thread_all(alg, r, n, nums, &out);
     if (strcmp(buf_cstr(&out), want)) {
         print_error("[%s]: got \"%s\" want \"%s\"\n", row, buf_cstr(&out), want);
         buf_free(&out);
@@ -312,7 +320,7 @@ static void references_survives_deep_and_long_input(void **state)
         nums[i] = (uint32_t)(i + 1);
     }
     buf out = BUF_INIT;
-    imap_thread(IMAP_THREAD_REFERENCES, r, N, nums, &out);
+    thread_all(IMAP_THREAD_REFERENCES, r, N, nums, &out);
     assert_true(out.len > 10);
     assert_memory_equal(out.p, "(1 2 3 ", 7);
     assert_memory_equal(out.p + out.len - 8, " 100000)", 8);
@@ -323,7 +331,7 @@ static void references_survives_deep_and_long_input(void **state)
         r[i].references = i == 0 ? (char *)"" : ids[i % 2 ? i - 1 : i - 2];
         r[i].sentdate = 1;
     }
-    imap_thread(IMAP_THREAD_REFERENCES, r, N, nums, &out);
+    thread_all(IMAP_THREAD_REFERENCES, r, N, nums, &out);
     assert_memory_equal(out.p, "(1 (2)(3 (4)(5 (6)(7 ", 21);
     assert_int_equal(out.p[out.len - 1], ')');
     size_t open = 0, close = 0;
@@ -352,6 +360,63 @@ static void references_takes_only_the_last_refs_max_references(void **state)
         { 10, 0, "a", "<r0@x>", NULL, NULL },
         { 20, 0, "b", "<b@x>", refs.p, NULL });
     buf_free(&refs);
+}
+
+/* Threads of a subset, through the facts of the whole set (as the session's
+ * cache serves THREAD ... SINCE), equal threads of the subset's records alone:
+ * random messages with duplicate and self references, shared ids, replies
+ * and forwards, equal dates; random subsets; both algorithms. */
+static void subset_through_whole_facts_equals_subset_alone(void **state)
+{
+    enum { N = 300, ROUNDS = 60 };
+    static const char *subjects[] = { "a", "Re: a", "b", "Fwd: b", "", "[x] c", "c (fwd)", "RE: A" };
+    static char ids[N][24], refs[N][80];
+    store_sortrec *r = calloc(N, sizeof *r), *sub = calloc(N, sizeof *sub);
+    uint32_t *nums = calloc(N, sizeof *nums), *subnums = calloc(N, sizeof *subnums);
+    size_t *pick = calloc(N, sizeof *pick);
+    unsigned seed = 12345;
+#define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+    for (size_t i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "<%u@x>", RND() % 250);    /* some ids shared */
+        size_t nr = RND() % 4, len = 0;
+        refs[i][0] = '\0';
+        for (size_t k = 0; k < nr && len + 20 < sizeof refs[i]; k++)
+            len += (size_t)snprintf(refs[i] + len, sizeof refs[i] - len, "<%u@x> ", RND() % 250);
+        r[i].uid = (uint32_t)(i + 1);
+        r[i].sentdate = RND() % 3 ? (int64_t)(RND() % 50) : 0;
+        r[i].internaldate = (int64_t)(RND() % 50);
+        r[i].subject = (char *)subjects[RND() % 8];
+        r[i].message_id = RND() % 10 ? ids[i] : (char *)"";
+        r[i].references = RND() % 4 ? refs[i] : (char *)"";
+        r[i].in_reply_to = RND() % 2 ? ids[RND() % N] : (char *)"";
+        r[i].from = r[i].to = r[i].cc = r[i].from_display = r[i].to_display = (char *)"";
+        nums[i] = (uint32_t)(i + 1);
+    }
+    imap_thread_facts *all = imap_thread_facts_new(r, N);
+    for (int round = 0; round < ROUNDS; round++) {
+        imap_thread_alg alg = round % 3 ? IMAP_THREAD_REFERENCES : IMAP_THREAD_ORDEREDSUBJECT;
+        size_t n = 0, every = 1 + (size_t)round % 5;
+        for (size_t i = 0; i < N; i++) {
+            if (RND() % every) continue;
+            pick[n] = i;
+            sub[n] = r[i];
+            subnums[n] = nums[i];
+            n++;
+        }
+        buf via = BUF_INIT, alone = BUF_INIT;
+        imap_thread(alg, all, pick, n, subnums, &via);
+        thread_all(alg, sub, n, subnums, &alone);
+        assert_string_equal(buf_cstr(&via), buf_cstr(&alone));
+        buf_free(&via);
+        buf_free(&alone);
+    }
+#undef RND
+    imap_thread_facts_free(all);
+    free(r);
+    free(sub);
+    free(nums);
+    free(subnums);
+    free(pick);
 }
 
 /* ---- ORDEREDSUBJECT ------------------------------------------------------------------ */
@@ -396,6 +461,7 @@ int main(void)
         cmocka_unit_test(references_merges_top_level_threads_by_subject),
         cmocka_unit_test(references_survives_deep_and_long_input),
         cmocka_unit_test(references_takes_only_the_last_refs_max_references),
+        cmocka_unit_test(subset_through_whole_facts_equals_subset_alone),
         cmocka_unit_test(orderedsubject_groups_by_base_subject_sorted_by_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
