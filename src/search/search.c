@@ -31,7 +31,7 @@ void search_node_free(search_node *n)
 }
 
 /* Recursion is bounded by the parser's nesting limit (IMAP_NEST_MAX). */
-int search_flags_only(const search_node *n)
+int search_facts_only(const search_node *n)
 {
     switch (n->op) {
     case SEARCH_ALL:
@@ -40,12 +40,16 @@ int search_flags_only(const search_node *n)
     case SEARCH_NOFLAGS:
     case SEARCH_KEYWORD:
     case SEARCH_UNKEYWORD:
+    case SEARCH_BEFORE: case SEARCH_ON: case SEARCH_SINCE:
+    case SEARCH_SENTBEFORE: case SEARCH_SENTON: case SEARCH_SENTSINCE:
+    case SEARCH_LARGER:
+    case SEARCH_SMALLER:
         return 1;
     case SEARCH_AND:
     case SEARCH_OR:
     case SEARCH_NOT:
         for (size_t i = 0; i < n->nkids; i++)
-            if (!search_flags_only(n->kids[i])) return 0;
+            if (!search_facts_only(n->kids[i])) return 0;
         return 1;
     default:
         return 0;

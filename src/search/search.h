@@ -56,11 +56,11 @@ typedef struct search_node {
 /* SEARCH_REGEX: `value` holds the pattern (UTF-8); the node is valid only when
  * search_regex_validate() accepted it. */
 
-/* 1 when the program reads nothing but uids, flags and keywords (ALL, UID sets,
- * flag and keyword keys under AND/OR/NOT): once a session has turned sequence
- * sets and RECENT into uid sets, it can answer such a program from the flags
- * it holds for its view, without the mailbox file. */
-int search_flags_only(const search_node *n);
+/* 1 when the program reads nothing but uids, flags, keywords, dates and sizes
+ * (ALL, UID sets, flag, keyword, date and size keys under AND/OR/NOT): once a
+ * session has turned sequence sets and RECENT into uid sets, it can answer
+ * such a program from what it holds of its view, without the mailbox file. */
+int search_facts_only(const search_node *n);
 
 search_node *search_node_new(search_op op);
 void search_node_add_kid(search_node *parent, search_node *kid);

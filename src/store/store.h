@@ -145,6 +145,15 @@ typedef struct store_msgflags {
     uint32_t flags;           /* MSG_FLAG_* */
     uint64_t keywords;        /* bit i = store_keywords()[i] */
     uint64_t modseq;
+    /* What never changes and SEARCH asks for without the text (dates, size):
+     * set by store_select and store_changes_since, zero where other calls
+     * return these records. */
+    int64_t internaldate;     /* UTC seconds */
+    int64_t sentdate;         /* the Date: header, UTC seconds, when has_sentdate */
+    uint64_t size;            /* RFC822.SIZE */
+    int16_t internaldate_tz;  /* minutes east of UTC */
+    int16_t sentdate_tz;
+    uint8_t has_sentdate;
 } store_msgflags;
 
 typedef struct store_view {

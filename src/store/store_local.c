@@ -880,7 +880,12 @@ store_status store_keywords(store_mailbox *m, char ***names, size_t *n)
 
 /* --- The selected folder -------------------------------------------------------------- */
 
-/* Appends the (uid, flags, keywords, modseq) rows of `st` to a growing array. */
+/* The columns collect_msgflags reads, in its order (all in the covering index
+ * messages_facts). */
+#define MSGFLAGS_COLUMNS \
+    "uid, flags, keywords, modseq, internaldate, internaldate_tz, sentdate, sentdate_tz, size"
+
+/* Appends the MSGFLAGS_COLUMNS rows of `st` to a growing array. */
 static int collect_msgflags(store_mailbox *m, sqlite3_stmt *st, store_msgflags **out, size_t *n)
 {
     size_t cap = *n;
@@ -895,6 +900,13 @@ static int collect_msgflags(store_mailbox *m, sqlite3_stmt *st, store_msgflags *
         f->flags = (uint32_t)sqlite3_column_int(st, 1);
         f->keywords = (uint64_t)sqlite3_column_int64(st, 2);
         f->modseq = (uint64_t)sqlite3_column_int64(st, 3);
+        f->internaldate = sqlite3_column_int64(st, 4);
+        /* Zones were checked at APPEND (within +-99:59, in 16 bits). */
+        f->internaldate_tz = (int16_t)sqlite3_column_int(st, 5);
+        f->has_sentdate = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        f->sentdate = f->has_sentdate ? sqlite3_column_int64(st, 6) : 0;
+        f->sentdate_tz = (int16_t)sqlite3_column_int(st, 7);
+        f->size = (uint64_t)sqlite3_column_int64(st, 8);
     }
     if (rc != SQLITE_DONE) { store_db_fail(m, "message list"); return -1; }
     return 0;
@@ -935,7 +947,7 @@ store_status store_select(store_mailbox *m, const char *name, int claim, store_v
     out->first_recent_uid = f.recent_uid;
     if (claim && claim_recent(m, &f, &out->first_recent_uid) < 0) goto done;
     st = store_db_prepare(m,
-        "SELECT uid, flags, keywords, modseq FROM messages WHERE folder_id = ? ORDER BY uid");
+        "SELECT " MSGFLAGS_COLUMNS " FROM messages WHERE folder_id = ? ORDER BY uid");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, f.id);
     if (collect_msgflags(m, st, &out->msgs, &out->nmsgs) < 0) goto done;
@@ -997,7 +1009,7 @@ again:
      * is in uid order, so the planner would take it: 100,000 entries, ~15 ms,
      * per command). */
     st = store_db_prepare(m,
-        "SELECT uid, flags, keywords, modseq FROM messages INDEXED BY messages_modseq"
+        "SELECT " MSGFLAGS_COLUMNS " FROM messages INDEXED BY messages_modseq"
         " WHERE folder_id = ? AND modseq > ? ORDER BY uid");
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, f.id);

@@ -357,6 +357,58 @@ def test_flag_searches_see_other_sessions_changes_at_once(connect):
     assert c.cmd("SEARCH UNSEEN").of("SEARCH") == [b"SEARCH 1 3 4 5"]
 
 
+def test_date_and_size_searches_answered_from_the_view_match_the_file(connect):
+    """Date and size keys are answered from the session's view too (the view holds
+    each message's INTERNALDATE with its zone, Date: with its zone, and size, read
+    at SELECT and with new messages). Messages another session appends meanwhile
+    are in the answer with their own dates, days are taken in each date's own zone
+    (RFC 3501 6.4.4), a message without Date: never matches SENT*, and a fresh
+    session agrees on every key; the answers are the ones the RFC gives."""
+    a, c = connect(BOB), connect(BOB)
+    create(a, "fact_search")
+    def msg(n, date_hdr, pad=0):
+        head = "From: a@example.org\nTo: bob@example.org\nSubject: facts %d\n" % n
+        if date_hdr:
+            head += "Date: %s\n" % date_hdr
+        return crlf(head + "\n" + "body %d\n" % n + "x" * pad)
+    # 1: late on 1 March in -0800 (2 March in UTC); 2: early 2 March in +1100 (1 March UTC)
+    append(a, "fact_search", msg(1, "Fri, 01 Mar 2024 23:30:00 -0800"), date='"01-Mar-2024 23:30:00 -0800"')
+    append(a, "fact_search", msg(2, "Sat, 02 Mar 2024 00:30:00 +1100", 3000),
+           date='"02-Mar-2024 00:30:00 +1100"')
+    select(c, "fact_search")
+    # arriving while c is selected: no Date: header, 5 March
+    append(a, "fact_search", msg(3, None, 9000), date='"05-Mar-2024 12:00:00 +0000"')
+    append(a, "fact_search", msg(4, "Tue, 05 Mar 2024 12:00:00 +0000"), date='"05-Mar-2024 12:00:00 +0000"')
+    queries = {
+        "SEARCH ON 1-Mar-2024": b"SEARCH 1",
+        "SEARCH ON 2-Mar-2024": b"SEARCH 2",
+        "SEARCH SINCE 2-Mar-2024": b"SEARCH 2 3 4",
+        "SEARCH BEFORE 5-Mar-2024": b"SEARCH 1 2",
+        "SEARCH SENTON 1-Mar-2024": b"SEARCH 1",
+        "SEARCH SENTSINCE 2-Mar-2024": b"SEARCH 2 4",
+        "SEARCH NOT SENTBEFORE 3-Mar-2024": b"SEARCH 3 4",
+        "SEARCH LARGER 5000": b"SEARCH 3",
+        "SEARCH SMALLER 1000": b"SEARCH 1 4",
+        "SEARCH OR LARGER 5000 ON 1-Mar-2024 UNSEEN": b"SEARCH 1 3",
+        "UID SEARCH SINCE 5-Mar-2024": None,
+    }
+    first = c.cmd("SEARCH ON 1-Mar-2024")
+    assert first.of("SEARCH") == [b"SEARCH 1"], first.untagged
+    assert first.of("EXISTS") == [b"4 EXISTS"], "new messages are announced first: %r" % first.untagged
+    fresh = connect(BOB)
+    select(fresh, "fact_search")
+    for q, want in queries.items():
+        got = c.cmd(q).of("SEARCH")
+        assert got == fresh.cmd(q).of("SEARCH"), q
+        if want is not None:
+            assert got == [want], "%s: %r" % (q, got)
+    select(a, "fact_search")
+    assert a.cmd("STORE 3 +FLAGS (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    resp = c.cmd("SEARCH LARGER 5000")
+    assert resp.of("SEARCH") == [b"SEARCH"], "an expunged message is left out: %r" % resp.untagged
+
+
 def thread_msg(i):
     """Messages with subjects, dates and references that SORT and THREAD order."""
     subj = ["Re: plans", "plans", "Fwd: budget", "budget", "[list] news", "zebra", "Apple"][i % 7]

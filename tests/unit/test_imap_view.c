@@ -21,6 +21,9 @@
 #include "imap/imap_session.h"
 
 /* A view of messages with the given uids (flags 0), \Recent from first_recent. */
+/* A store_msgflags of a test: dates and size are not what these tests read. */
+#define MF(u, f, k, m) { .uid = (u), .flags = (f), .keywords = (k), .modseq = (m) }
+
 static void view_make(imap_view *v, const uint32_t *uids, size_t n, uint32_t first_recent)
 {
     store_view sv;
@@ -275,7 +278,7 @@ static void apply_new_messages_exists_recent(void **state)
     view_make(&v, uids, 2, 20);
     buf out = BUF_INIT;
     store_changes ch = changes_empty(110);
-    store_msgflags added[] = { { 21, 0, 0, 105 }, { 22, MSG_FLAG_SEEN, 0, 106 } };
+    store_msgflags added[] = { MF(21, 0, 0, 105), MF(22, MSG_FLAG_SEEN, 0, 106) };
     ch.changed = added;
     ch.nchanged = 2;
     ch.first_recent_uid = 21;
@@ -297,7 +300,7 @@ static void apply_expunge_then_exists_in_order(void **state)
     store_changes ch = changes_empty(120);
     uidset_add(&ch.expunged, 20);
     uidset_add(&ch.expunged, 31);            /* added and expunged meanwhile */
-    store_msgflags changed[] = { { 30, MSG_FLAG_FLAGGED, 0, 111 }, { 31, 0, 0, 112 }, { 32, 0, 0, 113 } };
+    store_msgflags changed[] = { MF(30, MSG_FLAG_FLAGGED, 0, 111), MF(31, 0, 0, 112), MF(32, 0, 0, 113) };
     ch.changed = changed;
     ch.nchanged = 3;
     imap_view_apply(&v, &ch, 1, 0, NULL, &out, NULL, NULL);
@@ -319,17 +322,17 @@ static void apply_flags_only_when_changed(void **state)
     imap_keywords kw = { kwnames, 2 };
 
     /* The session's own STORE already told the client: no second FETCH. */
-    store_msgflags own = { 10, MSG_FLAG_SEEN, 0, 130 };
+    store_msgflags own = MF(10, MSG_FLAG_SEEN, 0, 130);
     imap_view_set_flags(&v, &own);
     store_changes ch = changes_empty(130);
-    store_msgflags c1[] = { { 10, MSG_FLAG_SEEN, 0, 130 } };
+    store_msgflags c1[] = { MF(10, MSG_FLAG_SEEN, 0, 130) };
     ch.changed = c1;
     ch.nchanged = 1;
     assert_int_equal(imap_view_apply(&v, &ch, 1, 0, &kw, &out, NULL, NULL), 0);
     assert_int_equal(out.len, 0);
 
     /* Another session's change: reported, with UID for a UID command. */
-    store_msgflags c2[] = { { 20, MSG_FLAG_ANSWERED, 2, 131 } };
+    store_msgflags c2[] = { MF(20, MSG_FLAG_ANSWERED, 2, 131) };
     ch.changed = c2;
     ch.highestmodseq = 131;
     assert_int_equal(imap_view_apply(&v, &ch, 1, 1, &kw, &out, NULL, NULL), 1);

@@ -352,9 +352,10 @@ static void header_text_decodes_and_normalises_addresses(void **state)
     for (int i = 0; i < SEARCH_TEXT_NFIELDS; i++) buf_free(&f[i]);
 }
 
-/* search_flags_only decides which programs a session answers from its view:
- * one that reads a date, a size or text must never be classed so. */
-static void flags_only_programs_are_told_apart(void **state)
+/* search_facts_only decides which programs a session answers from its view:
+ * one that reads text must never be classed so, nor one with sequence sets
+ * or RECENT (the session turns those into uid sets first). */
+static void facts_only_programs_are_told_apart(void **state)
 {
     (void)state;
     search_node *yes[] = {
@@ -363,23 +364,25 @@ static void flags_only_programs_are_told_apart(void **state)
         n_2(SEARCH_OR, n_flags(SEARCH_FLAGS, MSG_FLAG_FLAGGED), n_str(SEARCH_KEYWORD, NULL, "$Junk")),
         n_2(SEARCH_NOT, n_2(SEARCH_AND, n_op(SEARCH_UIDS), n_str(SEARCH_UNKEYWORD, NULL, "x")), NULL),
         n_op(SEARCH_AND),
-    };
-    search_node *no[] = {
         n_num(SEARCH_SINCE, 19000),
         n_num(SEARCH_LARGER, 100),
+        n_2(SEARCH_OR, n_op(SEARCH_ALL), n_num(SEARCH_SENTON, 19000)),
+        n_2(SEARCH_AND, n_num(SEARCH_SMALLER, 10), n_2(SEARCH_NOT, n_num(SEARCH_BEFORE, 1), NULL)),
+    };
+    search_node *no[] = {
         n_str(SEARCH_TEXT, NULL, "abc"),
         n_str(SEARCH_HEADER, "Subject", ""),
         n_2(SEARCH_AND, n_flags(SEARCH_NOFLAGS, MSG_FLAG_SEEN), n_str(SEARCH_BODY, NULL, "word")),
-        n_2(SEARCH_OR, n_op(SEARCH_ALL), n_num(SEARCH_SENTON, 19000)),
+        n_2(SEARCH_OR, n_num(SEARCH_SINCE, 19000), n_str(SEARCH_REGEX, NULL, "a+")),
         n_2(SEARCH_NOT, n_op(SEARCH_SEQSET), NULL),      /* the session resolves these first */
         n_2(SEARCH_NOT, n_op(SEARCH_RECENT), NULL),
     };
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-        assert_int_equal(search_flags_only(yes[i]), 1);
+        assert_int_equal(search_facts_only(yes[i]), 1);
         search_node_free(yes[i]);
     }
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
-        assert_int_equal(search_flags_only(no[i]), 0);
+        assert_int_equal(search_facts_only(no[i]), 0);
         search_node_free(no[i]);
     }
 }
@@ -392,7 +395,7 @@ int main(void)
         cmocka_unit_test(folding_covers_common_scripts_and_keeps_bad_bytes),
         cmocka_unit_test(day_is_floored_in_the_given_zone),
         cmocka_unit_test(too_deep_a_program_is_refused),
-        cmocka_unit_test(flags_only_programs_are_told_apart),
+        cmocka_unit_test(facts_only_programs_are_told_apart),
         cmocka_unit_test(store_search_finds_uids_by_columns_and_text),
         cmocka_unit_test(html_is_reduced_to_what_a_reader_sees),
         cmocka_unit_test(parts_are_decoded_and_named),
