@@ -31,6 +31,38 @@ void search_node_free(search_node *n)
 }
 
 /* Recursion is bounded by the parser's nesting limit (IMAP_NEST_MAX). */
+int search_flag_masks(const search_node *n, uint32_t *set, uint32_t *clear)
+{
+    switch (n->op) {
+    case SEARCH_ALL:
+        return 1;
+    case SEARCH_FLAGS:
+        *set |= n->flags;
+        return 1;
+    case SEARCH_NOFLAGS:
+        *clear |= n->flags;
+        return 1;
+    case SEARCH_AND:
+        for (size_t i = 0; i < n->nkids; i++)
+            if (!search_flag_masks(n->kids[i], set, clear)) return 0;
+        return 1;
+    case SEARCH_NOT: {
+        /* NOT of one flag is the other test of it (not so for several:
+         * NOT (a and b) is no conjunction). */
+        if (n->nkids != 1) return 0;
+        const search_node *k = n->kids[0];
+        if ((k->op != SEARCH_FLAGS && k->op != SEARCH_NOFLAGS) || !k->flags || (k->flags & (k->flags - 1)))
+            return 0;
+        if (k->op == SEARCH_FLAGS) *clear |= k->flags;
+        else *set |= k->flags;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Recursion is bounded by the parser's nesting limit (IMAP_NEST_MAX). */
 int search_facts_only(const search_node *n)
 {
     switch (n->op) {

@@ -62,6 +62,13 @@ typedef struct search_node {
  * such a program from what it holds of its view, without the mailbox file. */
 int search_facts_only(const search_node *n);
 
+/* 1 when the program is a conjunction of flag tests (ALL, FLAGS, NOFLAGS, NOT
+ * of one flag, under AND): a message matches it exactly when
+ * (flags & *set) == *set and (flags & *clear) == 0, with the masks the
+ * program adds to *set and *clear (zero them first). UNSEEN, FLAGGED
+ * UNDELETED, ALL: a test per message instead of an evaluation. */
+int search_flag_masks(const search_node *n, uint32_t *set, uint32_t *clear);
+
 search_node *search_node_new(search_op op);
 void search_node_add_kid(search_node *parent, search_node *kid);
 void search_node_free(search_node *n);

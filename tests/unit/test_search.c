@@ -387,6 +387,53 @@ static void facts_only_programs_are_told_apart(void **state)
     }
 }
 
+/* search_flag_masks: every program it takes answers, for every combination
+ * of the system flags, what the evaluator answers; programs it cannot state
+ * as two masks are refused. */
+static void flag_masks_agree_with_the_evaluator(void **state)
+{
+    (void)state;
+    search_node *yes[] = {
+        n_op(SEARCH_ALL),
+        n_op(SEARCH_AND),
+        n_flags(SEARCH_NOFLAGS, MSG_FLAG_SEEN),
+        n_flags(SEARCH_FLAGS, MSG_FLAG_SEEN | MSG_FLAG_FLAGGED),
+        n_2(SEARCH_AND, n_flags(SEARCH_FLAGS, MSG_FLAG_FLAGGED), n_flags(SEARCH_NOFLAGS, MSG_FLAG_DELETED)),
+        n_2(SEARCH_NOT, n_flags(SEARCH_FLAGS, MSG_FLAG_DRAFT), NULL),
+        n_2(SEARCH_AND, n_2(SEARCH_NOT, n_flags(SEARCH_NOFLAGS, MSG_FLAG_ANSWERED), NULL),
+            n_2(SEARCH_AND, n_op(SEARCH_ALL), n_flags(SEARCH_NOFLAGS, MSG_FLAG_SEEN))),
+        n_2(SEARCH_AND, n_flags(SEARCH_FLAGS, MSG_FLAG_SEEN), n_flags(SEARCH_NOFLAGS, MSG_FLAG_SEEN)),
+    };
+    search_node *no[] = {
+        n_2(SEARCH_OR, n_flags(SEARCH_FLAGS, MSG_FLAG_SEEN), n_flags(SEARCH_FLAGS, MSG_FLAG_FLAGGED)),
+        n_2(SEARCH_NOT, n_flags(SEARCH_FLAGS, MSG_FLAG_SEEN | MSG_FLAG_FLAGGED), NULL),
+        n_2(SEARCH_NOT, n_op(SEARCH_ALL), NULL),
+        n_str(SEARCH_KEYWORD, NULL, "Work"),
+        n_2(SEARCH_AND, n_flags(SEARCH_FLAGS, MSG_FLAG_SEEN), n_uids(1, 5)),
+        n_num(SEARCH_LARGER, 10),
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        uint32_t set = 0, clear = 0;
+        assert_int_equal(search_flag_masks(yes[i], &set, &clear), 1);
+        search_eval *e = search_eval_new(yes[i], KEYWORDS, 2);
+        assert_non_null(e);
+        for (uint32_t f = 0; f <= MSG_FLAG_ALL; f++) {
+            search_msg m = the_msg(0);
+            m.flags = f;
+            int want = search_eval_msg(e, &m) == SEARCH_MATCH_YES;
+            int got = (f & set) == set && !(f & clear);
+            if (want != got) fail_msg("program %zu, flags %#x: masks say %d, evaluator %d", i, f, got, want);
+        }
+        search_eval_free(e);
+        search_node_free(yes[i]);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        uint32_t set = 0, clear = 0;
+        assert_int_equal(search_flag_masks(no[i], &set, &clear), 0);
+        search_node_free(no[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +443,7 @@ int main(void)
         cmocka_unit_test(day_is_floored_in_the_given_zone),
         cmocka_unit_test(too_deep_a_program_is_refused),
         cmocka_unit_test(facts_only_programs_are_told_apart),
+        cmocka_unit_test(flag_masks_agree_with_the_evaluator),
         cmocka_unit_test(store_search_finds_uids_by_columns_and_text),
         cmocka_unit_test(html_is_reduced_to_what_a_reader_sees),
         cmocka_unit_test(parts_are_decoded_and_named),
