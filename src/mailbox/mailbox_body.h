@@ -27,7 +27,15 @@
 
 /* Appends the compressed form of msg[0..len) to `out`. */
 int mailbox_body_compress(const char *msg, size_t len, buf *out);
+/* A decompression context for one thread at a time, kept between messages:
+ * making one per message (what a context-free zstd call does) cost as much as
+ * the decompression of a mail-sized message. */
+typedef struct mailbox_body_reader mailbox_body_reader;
+mailbox_body_reader *mailbox_body_reader_new(void);     /* NULL when out of memory */
+void mailbox_body_reader_free(mailbox_body_reader *r);
+
 /* Appends the message of `blob` to `out`; fails unless it is exactly expect_len bytes. */
-int mailbox_body_decompress(const void *blob, size_t blob_len, size_t expect_len, buf *out);
+int mailbox_body_decompress(mailbox_body_reader *r, const void *blob, size_t blob_len,
+                            size_t expect_len, buf *out);
 
 #endif

@@ -37,6 +37,56 @@ sqlite3_stmt *store_db_prepare(store_mailbox *m, const char *sql)
     return st;
 }
 
+static const char *const kept_sql[STORE_KEPT_COUNT] = {
+    [STORE_KEPT_BEGIN] = "BEGIN",
+    [STORE_KEPT_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [STORE_KEPT_COMMIT] = "COMMIT",
+    [STORE_KEPT_FOLDER_BY_ID] = "SELECT " STORE_FOLDER_COLS " FROM folders WHERE id = ?",
+    [STORE_KEPT_FETCH] =
+        "SELECT modseq, flags, keywords, internaldate, internaldate_tz, sentdate, size,"
+        " envelope, body, bodystructure, sections, body_id"
+        " FROM messages WHERE folder_id = ? AND uid = ?",
+    [STORE_KEPT_BODY] = "SELECT data FROM bodies WHERE id = ?",
+};
+
+sqlite3_stmt *store_db_kept(store_mailbox *m, store_kept which)
+{
+    if (m->kept[which]) return m->kept[which];
+    if (sqlite3_prepare_v3(m->db, kept_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &m->kept[which],
+                           NULL) != SQLITE_OK) {
+        store_db_fail(m, "prepare");
+        sqlite3_finalize(m->kept[which]);
+        m->kept[which] = NULL;
+    }
+    return m->kept[which];
+}
+
+void store_db_release(sqlite3_stmt *st)
+{
+    if (!st) return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+void store_db_kept_finalize(store_mailbox *m)
+{
+    for (int i = 0; i < STORE_KEPT_COUNT; i++) {
+        sqlite3_finalize(m->kept[i]);
+        m->kept[i] = NULL;
+    }
+}
+
+/* Runs a kept statement that returns no row; -1 logged. */
+static int kept_run(store_mailbox *m, store_kept which, const char *what)
+{
+    sqlite3_stmt *st = store_db_kept(m, which);
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) store_db_fail(m, what);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int store_db_exec(store_mailbox *m, const char *sql, const char *what)
 {
     if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) == SQLITE_OK) return 0;
@@ -70,7 +120,7 @@ int store_tx_begin(store_mailbox *m, int write)
         m->in_tx = 1;
         return 0;
     }
-    if (store_db_exec(m, write ? "BEGIN IMMEDIATE" : "BEGIN", "begin") < 0) return -1;
+    if (kept_run(m, write ? STORE_KEPT_BEGIN_WRITE : STORE_KEPT_BEGIN, "begin") < 0) return -1;
     m->in_tx = 1;
     return 0;
 }
@@ -81,7 +131,7 @@ int store_tx_commit(store_mailbox *m)
         m->in_tx = 0;
         return 0;
     }
-    if (store_db_exec(m, "COMMIT", "commit") < 0) return -1;
+    if (kept_run(m, STORE_KEPT_COMMIT, "commit") < 0) return -1;
     m->in_tx = 0;
     return 0;
 }
@@ -184,14 +234,14 @@ int store_folder_by_name(store_mailbox *m, const char *name, store_folder_row *f
 
 int store_folder_by_id(store_mailbox *m, int64_t id, store_folder_row *f)
 {
-    sqlite3_stmt *st = store_db_prepare(m, "SELECT " STORE_FOLDER_COLS " FROM folders WHERE id = ?");
+    sqlite3_stmt *st = store_db_kept(m, STORE_KEPT_FOLDER_BY_ID);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st), r;
     if (rc == SQLITE_ROW) { store_folder_row_read(st, 0, f); r = 1; }
     else if (rc == SQLITE_DONE) r = 0;
     else { store_db_fail(m, "folder lookup"); r = -1; }
-    sqlite3_finalize(st);
+    store_db_release(st);
     return r;
 }
 
@@ -234,7 +284,11 @@ void store_names_free(char **v, size_t n)
 
 int store_body_load(store_mailbox *m, int64_t body_id, size_t size, buf *out)
 {
-    sqlite3_stmt *st = store_db_prepare(m, "SELECT data FROM bodies WHERE id = ?");
+    if (!m->reader && !(m->reader = mailbox_body_reader_new())) {
+        log_error("store", "mailbox %s: out of memory for a decompression context", m->id);
+        return -1;
+    }
+    sqlite3_stmt *st = store_db_kept(m, STORE_KEPT_BODY);
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, body_id);
     int r = -1;
@@ -242,13 +296,13 @@ int store_body_load(store_mailbox *m, int64_t body_id, size_t size, buf *out)
     if (rc == SQLITE_ROW) {
         const void *blob = sqlite3_column_blob(st, 0);
         int blen = sqlite3_column_bytes(st, 0);
-        if (blob && mailbox_body_decompress(blob, (size_t)blen, size, out) == 0) r = 0;
+        if (blob && mailbox_body_decompress(m->reader, blob, (size_t)blen, size, out) == 0) r = 0;
         else log_error("store", "mailbox %s: message body damaged", m->id);
     } else if (rc == SQLITE_DONE) {
         log_error("store", "mailbox %s: message body missing", m->id);
     } else {
         store_db_fail(m, "body read");
     }
-    sqlite3_finalize(st);
+    store_db_release(st);
     return r;
 }

@@ -318,6 +318,7 @@ static store_status mailbox_open_db(const char *path, const char *id,
     *out = m;
     return STORE_OK;
 fail:
+    store_db_kept_finalize(m);
     if (m->db) sqlite3_close_v2(m->db);
     free(m);
     return res;
@@ -414,11 +415,13 @@ void store_close(store_mailbox *m)
 {
     if (!m) return;
     store_tx_rollback(m);
+    store_db_kept_finalize(m);
     if (m->db && sqlite3_close(m->db) != SQLITE_OK) {
         /* A statement left unfinalized is a bug here; close_v2 still frees it all. */
         store_db_fail(m, "close");
         sqlite3_close_v2(m->db);
     }
+    mailbox_body_reader_free(m->reader);
     free(m);
 }
 
@@ -1044,10 +1047,7 @@ store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsi
     sqlite3_stmt *st = NULL;
     buf raw = BUF_INIT;
     if (store_tx_begin(m, 0) < 0) goto done;
-    st = store_db_prepare(m,
-        "SELECT modseq, flags, keywords, internaldate, internaldate_tz, sentdate, size,"
-        " envelope, body, bodystructure, sections, body_id"
-        " FROM messages WHERE folder_id = ? AND uid = ?");
+    st = store_db_kept(m, STORE_KEPT_FETCH);
     if (!st) goto done;
     sqlite3_bind_int64(st, 1, folder_id);
     sqlite3_bind_int64(st, 2, uid);
@@ -1081,12 +1081,12 @@ store_status store_fetch(store_mailbox *m, int64_t folder_id, uint32_t uid, unsi
         out->raw_len = raw.len;
         out->raw = buf_steal(&raw, NULL);
     }
-    sqlite3_finalize(st);
+    store_db_release(st);
     st = NULL;
     if (store_tx_commit(m) < 0) goto done;
     res = STORE_OK;
 done:
-    sqlite3_finalize(st);
+    store_db_release(st);
     store_tx_rollback(m);
     buf_free(&raw);
     if (res != STORE_OK) store_msg_clear(out);
