@@ -102,10 +102,23 @@ void imap_cmd_fetch(imap_session *s, imap_cmd *cmd)
     store_msgflags *chg = NULL;
     size_t nchg = 0;
     int missing = 0, failed = 0;
-    if (msg_resolve(s, cmd, &uids) != 0) goto out;
-
     unsigned what = imap_fetch_needs(cmd->atts, cmd->natts);
     int shows_flags = msg_atts_have(cmd, IMAP_FETCH_FLAGS);
+
+    /* UID, FLAGS, INTERNALDATE and RFC822.SIZE only (a client's flag resync,
+     * UID FETCH 1:* (FLAGS)): the view holds all of it. It is brought up to
+     * date first, as for SEARCH: another session's changes come as untagged
+     * FETCH and EXISTS before these (so "*" covers new messages), and a
+     * message expunged meanwhile is missing, as it is from the file. */
+    int from_view = what == 0;
+    if (from_view) {
+        imap_session_updates(s, 0, cmd->uid);
+        if (s->state != IMAP_STATE_SELECTED) {       /* the folder went away: BYE sent */
+            imap_set_reply(s, IMAP_REPLY_NO, NULL, "Mailbox is gone.");
+            goto out;
+        }
+    }
+    if (msg_resolve(s, cmd, &uids) != 0) goto out;
 
     /* Implicit \Seen, stored once for the set before any reply. */
     if (!s->readonly && imap_fetch_sets_seen(cmd->atts, cmd->natts)) {
@@ -133,6 +146,27 @@ void imap_cmd_fetch(imap_session *s, imap_cmd *cmd)
             if (!seq) continue;
             store_msg msg;
             memset(&msg, 0, sizeof msg);
+            if (from_view) {
+                if (s->view.expunge_pending.n && uidset_contains(&s->view.expunge_pending, uid)) {
+                    missing = 1;
+                    continue;
+                }
+                const store_msgflags *v = imap_view_msg(&s->view, seq);
+                if (s->kw.n < 64 && (v->keywords >> s->kw.n) != 0) imap_session_keywords(s);
+                msg.uid = uid;
+                msg.modseq = v->modseq;
+                msg.flags = v->flags;
+                msg.keywords = v->keywords;
+                msg.internaldate = v->internaldate;
+                msg.internaldate_tz = v->internaldate_tz;
+                msg.size = v->size;
+                if (imap_fetch_write(s, seq, &msg, cmd->atts, cmd->natts, cmd->uid, 0) != 0) {
+                    failed = 1;
+                    imap_set_reply(s, IMAP_REPLY_NO, NULL, "Connection closing.");
+                    break;
+                }
+                continue;
+            }
             store_status st = store_fetch(s->store, s->view.folder_id, uid, what, &msg);
             if (st == STORE_NOTFOUND) {
                 missing = 1;
@@ -294,7 +328,7 @@ static int msg_has_regex(const search_node *n)
  * (on 100,000 messages: UNSEEN 25 ms of SQL, LARGER 12 ms, SINCE 20 ms; ~2 ms
  * here). 0, or -1 when the evaluator refuses the program (the store path
  * then says why). */
-static int msg_search_view(imap_session *s, imap_cmd *cmd, uidset *res)
+static int msg_search_view(imap_session *s, imap_cmd *cmd, uidset *res, uidset *seqs)
 {
     uint32_t set = 0, clear = 0, n = imap_view_exists(&s->view);
     const uidset *pending = &s->view.expunge_pending;
@@ -305,7 +339,8 @@ static int msg_search_view(imap_session *s, imap_cmd *cmd, uidset *res)
             const store_msgflags *m = imap_view_msg(&s->view, seq);
             if ((m->flags & set) != set || (m->flags & clear)) continue;
             if (pending->n && uidset_contains(pending, m->uid)) continue;
-            uidset_add(res, m->uid);
+            if (res) uidset_add(res, m->uid);
+            if (seqs) uidset_add(seqs, seq);
         }
         return 0;
     }
@@ -325,15 +360,19 @@ static int msg_search_view(imap_session *s, imap_cmd *cmd, uidset *res)
         sm.sentdate = m->sentdate;
         sm.sentdate_tz = m->sentdate_tz;
         sm.size = m->size;
-        if (search_eval_msg(ev, &sm) == SEARCH_MATCH_YES) uidset_add(res, m->uid);
+        if (search_eval_msg(ev, &sm) != SEARCH_MATCH_YES) continue;
+        if (res) uidset_add(res, m->uid);
+        if (seqs) uidset_add(seqs, seq);
     }
     search_eval_free(ev);
     return 0;
 }
 
 /* Runs the command's program: `res` gets the matching uids the client knows
- * (in the view). Returns 0, or -1 after setting the NO. */
-static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
+ * (in the view) and `seqs` their sequence numbers, found in the same pass
+ * (uid -> number lookups were a sixth of a SEARCH UNSEEN); either may be NULL
+ * when not wanted. Returns 0, or -1 after setting the NO. */
+static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res, uidset *seqs)
 {
     uidset found = UIDSET_INIT;
     /* RFC 3501 6.4.4 / 7.1: the charsets we take, listed in BADCHARSET. */
@@ -348,7 +387,7 @@ static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
             imap_set_reply(s, IMAP_REPLY_NO, NULL, "Mailbox is gone.");
             return -1;
         }
-        if (msg_search_view(s, cmd, res) == 0) return 0;
+        if (msg_search_view(s, cmd, res, seqs) == 0) return 0;
     }
     store_status st = store_search(s->store, s->view.folder_id, cmd->search, &found);
     if (st != STORE_OK) {
@@ -362,7 +401,9 @@ static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
     uint32_t n = imap_view_exists(&s->view);
     for (uint32_t seq = 1; seq <= n && found.n; seq++) {
         store_msgflags *m = imap_view_msg(&s->view, seq);
-        if (uidset_contains(&found, m->uid)) uidset_add(res, m->uid);
+        if (!uidset_contains(&found, m->uid)) continue;
+        if (res) uidset_add(res, m->uid);
+        if (seqs) uidset_add(seqs, seq);
     }
     uidset_free(&found);
     return 0;
@@ -370,33 +411,24 @@ static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res)
 
 /* ESEARCH (RFC 4731 3.2): "* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [ALL set]
  * [COUNT n]"; MIN, MAX and ALL are left out when nothing matched. */
-static void msg_write_esearch(imap_session *s, imap_cmd *cmd, const uidset *res)
+static void msg_write_esearch(imap_session *s, imap_cmd *cmd, const uidset *nums)
 {
     unsigned ret = cmd->search_return;
-    uidset nums = UIDSET_INIT;
-    size_t at = 0;
-    if (cmd->uid)
-        uidset_copy(&nums, res);
-    else
-        for (size_t i = 0; i < res->n; i++)
-            for (uint64_t u = res->r[i].lo; u <= res->r[i].hi; u++)
-                uidset_add(&nums, imap_view_seq_next(&s->view, (uint32_t)u, &at));
     buf_puts(&s->out, "* ESEARCH (TAG ");
     imap_write_string(&s->out, cmd->tag, strlen(cmd->tag));
     buf_putc(&s->out, ')');
     if (cmd->uid) buf_puts(&s->out, " UID");
-    if (nums.n) {
-        if (ret & IMAP_SEARCH_RETURN_MIN) buf_printf(&s->out, " MIN %u", nums.r[0].lo);
-        if (ret & IMAP_SEARCH_RETURN_MAX) buf_printf(&s->out, " MAX %u", nums.r[nums.n - 1].hi);
+    if (nums->n) {
+        if (ret & IMAP_SEARCH_RETURN_MIN) buf_printf(&s->out, " MIN %u", nums->r[0].lo);
+        if (ret & IMAP_SEARCH_RETURN_MAX) buf_printf(&s->out, " MAX %u", nums->r[nums->n - 1].hi);
         if (ret & IMAP_SEARCH_RETURN_ALL) {
             buf_puts(&s->out, " ALL ");
-            uidset_format(&nums, &s->out);
+            uidset_format(nums, &s->out);
         }
     }
     if (ret & IMAP_SEARCH_RETURN_COUNT)
-        buf_printf(&s->out, " COUNT %llu", (unsigned long long)uidset_count(&nums));
+        buf_printf(&s->out, " COUNT %llu", (unsigned long long)uidset_count(nums));
     buf_puts(&s->out, "\r\n");
-    uidset_free(&nums);
 }
 
 /* RFC 5182 2.4: SAVE with MIN and/or MAX but neither ALL nor COUNT saves only
@@ -416,25 +448,26 @@ static void msg_save_result(imap_session *s, unsigned ret, const uidset *res)
 
 void imap_cmd_search(imap_session *s, imap_cmd *cmd)
 {
-    uidset res = UIDSET_INIT;
+    uidset res = UIDSET_INIT, seqs = UIDSET_INIT;
     unsigned ret = cmd->search_return;
-    if (msg_run_search(s, cmd, &res) != 0) {
+    /* uids for UID SEARCH and for SAVE ($ holds uids), else only numbers. */
+    int want_uids = cmd->uid || (ret & IMAP_SEARCH_RETURN_SAVE);
+    if (msg_run_search(s, cmd, want_uids ? &res : NULL, cmd->uid ? NULL : &seqs) != 0) {
         /* RFC 5182 2.1: a failed SEARCH that asked to SAVE empties $. */
         if (ret & IMAP_SEARCH_RETURN_SAVE) uidset_free(&s->searchres);
         goto out;
     }
+    const uidset *nums = cmd->uid ? &res : &seqs;    /* what the answer names */
     if (ret & IMAP_SEARCH_RETURN_SAVE) msg_save_result(s, ret, &res);
     if (cmd->esearch) {
         /* RFC 5182 2.1: SAVE alone answers no ESEARCH. */
-        if (ret & ~IMAP_SEARCH_RETURN_SAVE) msg_write_esearch(s, cmd, &res);
+        if (ret & ~IMAP_SEARCH_RETURN_SAVE) msg_write_esearch(s, cmd, nums);
     } else {
-        /* In sequence order: the view is ascending uid, so is res. */
         buf_puts(&s->out, "* SEARCH");
-        size_t at = 0;
-        for (size_t i = 0; i < res.n; i++)
-            for (uint64_t u = res.r[i].lo; u <= res.r[i].hi; u++) {
+        for (size_t i = 0; i < nums->n; i++)
+            for (uint64_t u = nums->r[i].lo; u <= nums->r[i].hi; u++) {
                 buf_putc(&s->out, ' ');
-                buf_put_uint(&s->out, cmd->uid ? (uint32_t)u : imap_view_seq_next(&s->view, (uint32_t)u, &at));
+                buf_put_uint(&s->out, u);
                 if (s->out.len >= IMAP_OUT_FLUSH) imap_flush(s);
             }
         buf_puts(&s->out, "\r\n");
@@ -442,6 +475,7 @@ void imap_cmd_search(imap_session *s, imap_cmd *cmd)
     imap_set_reply(s, IMAP_REPLY_OK, NULL, "Search completed.");
 out:
     uidset_free(&res);
+    uidset_free(&seqs);
 }
 
 /* The store facts (STORE_SORT_*) that SORT's criteria or THREAD's algorithm
@@ -471,7 +505,7 @@ static int msg_sort_records(imap_session *s, imap_cmd *cmd, size_t *kept, uint32
     *kept = 0;
     *nums = NULL;
     *pos = NULL;
-    if (msg_run_search(s, cmd, &res) != 0) goto fail;
+    if (msg_run_search(s, cmd, &res, NULL) != 0) goto fail;
     store_status st = imap_sortcache_load(s, msg_sort_needs(cmd));
     if (st != STORE_OK) {
         imap_reply_store(s, st, 0);

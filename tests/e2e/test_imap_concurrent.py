@@ -357,6 +357,46 @@ def test_flag_searches_see_other_sessions_changes_at_once(connect):
     assert c.cmd("SEARCH UNSEEN").of("SEARCH") == [b"SEARCH 1 3 4 5"]
 
 
+def test_flag_fetches_answered_from_the_view_see_other_sessions_changes(connect):
+    """FETCH of UID, FLAGS, INTERNALDATE and RFC822.SIZE only is answered from the
+    session's view (a client's flag resync): another session's STORE shows in it
+    (as untagged FETCH first, then in the answer), its APPEND comes as EXISTS with
+    the new message's facts, and a message it expunged is missing: NO
+    [EXPUNGEISSUED] for FETCH by sequence number, silently left out by UID FETCH,
+    its EXPUNGE sent at the next command that may send one."""
+    a, c = connect(BOB), connect(BOB)
+    create(a, "flag_fetch")
+    for i in range(5):
+        append(a, "flag_fetch", small(i), date='"0%d-Mar-2024 10:00:00 +0100"' % (i + 1))
+    select(a, "flag_fetch")
+    select(c, "flag_fetch")
+    before = fetch_map(c.cmd("FETCH 1:* (FLAGS RFC822.SIZE)").untagged)
+    assert sorted(before) == [1, 2, 3, 4, 5]
+    assert a.cmd("STORE 2 +FLAGS (\\Seen $Label1)").ok()
+    assert a.cmd("STORE 4 +FLAGS (\\Deleted)").ok()
+    assert a.cmd("EXPUNGE").ok()
+    append(a, "flag_fetch", small(99), date='"09-Mar-2024 10:00:00 +0100"')     # uid 6, seq 5 for a
+    resp = c.cmd("FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE)")
+    assert resp.status == "NO" and resp.code == "EXPUNGEISSUED", resp.tagged
+    assert resp.of("EXISTS") == [b"6 EXISTS"], resp.untagged
+    assert resp.of("EXPUNGE") == [], resp.untagged
+    m = fetch_map(resp.untagged)
+    assert 4 not in m, "the expunged message is missing: %r" % resp.untagged
+    assert sorted(m) == [1, 2, 3, 5, 6]
+    assert {"\\Seen", "$Label1"} <= norm_flags(m[2]["FLAGS"]), m[2]
+    assert m[6]["INTERNALDATE"] == b"09-Mar-2024 10:00:00 +0100", m[6]
+    assert int(m[6]["RFC822.SIZE"]) == len(small(99)), m[6]
+    assert int(m[1]["RFC822.SIZE"]) == int(before[1]["RFC822.SIZE"])
+    resp = c.cmd("UID FETCH 1:* (UID FLAGS)")
+    assert resp.ok(), resp.tagged
+    uids = sorted(int(v["UID"]) for v in fetch_map(resp.untagged).values())
+    assert uids == [1, 2, 3, 5, 6], resp.untagged
+    resp = c.cmd("NOOP")
+    assert resp.of("EXPUNGE") == [b"4 EXPUNGE"], resp.untagged
+    m = fetch_map(c.cmd("FETCH 1:* (UID FLAGS)").untagged)
+    assert sorted(int(v["UID"]) for v in m.values()) == [1, 2, 3, 5, 6]
+
+
 def test_date_and_size_searches_answered_from_the_view_match_the_file(connect):
     """Date and size keys are answered from the session's view too (the view holds
     each message's INTERNALDATE with its zone, Date: with its zone, and size, read
