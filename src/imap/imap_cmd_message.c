@@ -633,7 +633,10 @@ void imap_cmd_thread(imap_session *s, imap_cmd *cmd)
     uint32_t *nums;
     buf lists = BUF_INIT;
     if (msg_sort_records(s, cmd, &kept, &nums, &pos) != 0) return;
-    imap_thread(cmd->thread, imap_sortcache_thread_facts(s), pos, kept, nums, &lists);
+    if (imap_thread(cmd->thread, imap_sortcache_thread_facts(s), pos, kept, nums, &lists) != 0) {
+        imap_set_reply(s, IMAP_REPLY_NO, "LIMIT", "Too many messages to thread.");
+        goto out;
+    }
     buf_puts(&s->out, "* THREAD");
     if (lists.len) {
         buf_putc(&s->out, ' ');
@@ -647,6 +650,7 @@ void imap_cmd_thread(imap_session *s, imap_cmd *cmd)
     }
     buf_puts(&s->out, "\r\n");
     imap_set_reply(s, IMAP_REPLY_OK, NULL, "Thread completed.");
+out:
     buf_free(&lists);
     free(nums);
     free(pos);

@@ -76,9 +76,11 @@ void imap_thread_facts_free(imap_thread_facts *f);
  * Threads n messages of f with `alg` and appends the thread-lists to `out`:
  * e.g. "(2)(3 6 (4 23)(44 7 96))" (RFC 5256 4). Message k is f's record
  * pick[k] (pick ascending; NULL: record k) and is written as nums[k] (its
- * sequence number or uid). Nothing is appended for n = 0.
+ * sequence number or uid). Nothing is appended for n = 0. -1 (nothing
+ * appended) when the messages and their references are too many for one run:
+ * over 2^30 messages or 2^31 references.
  */
-void imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *pick, size_t n,
-                 const uint32_t *nums, buf *out);
+int imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *pick, size_t n,
+                const uint32_t *nums, buf *out);
 
 #endif

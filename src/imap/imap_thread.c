@@ -49,7 +49,10 @@
 #include "store/store.h"
 #include "imap/imap_sort.h"
 
-#define NONE SIZE_MAX
+/* Node and message indexes of a run: 32 bits halve the tree (the walks over it
+ * are cache misses); imap_thread refuses a run that could need 2^32 - 1. */
+typedef uint32_t thr_ix;
+#define NONE UINT32_MAX
 #define THR_NOID UINT32_MAX
 
 /* ---- Numbering strings (open addressing) ---------------------------------------- */
@@ -255,10 +258,10 @@ void imap_thread_facts_free(imap_thread_facts *f)
 /* ---- The tree ------------------------------------------------------------------------ */
 
 typedef struct thr_node {
-    size_t msg;                      /* which message threaded (0 .. n), NONE for a dummy */
-    size_t parent, first, last;      /* children: a doubly linked list */
-    size_t prev, next;
-    size_t nkids;
+    thr_ix msg;                      /* which message threaded (0 .. n), NONE for a dummy */
+    thr_ix parent, first, last;      /* children: a doubly linked list */
+    thr_ix prev, next;
+    uint32_t nkids;
 } thr_node;
 
 typedef struct thr_tree {
@@ -276,14 +279,11 @@ static size_t thr_fact(const thr_tree *t, size_t msg)
     return t->pick ? t->pick[msg] : msg;
 }
 
+/* A new node; t->v was made large enough for every node of the run. */
 static size_t thr_new(thr_tree *t, size_t msg)
 {
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->v = xrealloc(t->v, t->cap * sizeof *t->v);
-    }
     thr_node *x = &t->v[t->n];
-    x->msg = msg;
+    x->msg = (thr_ix)msg;
     x->parent = x->first = x->last = x->prev = x->next = NONE;
     x->nkids = 0;
     return t->n++;
@@ -329,9 +329,9 @@ static int thr_is_under(const thr_tree *t, size_t a, size_t b)
 
 /* The node of message id `id` (node_of: by id number), created as a dummy the
  * first time. */
-static size_t thr_id_node(thr_tree *t, size_t *node_of, uint32_t id)
+static size_t thr_id_node(thr_tree *t, thr_ix *node_of, uint32_t id)
 {
-    if (node_of[id] == NONE) node_of[id] = thr_new(t, NONE);
+    if (node_of[id] == NONE) node_of[id] = (thr_ix)thr_new(t, NONE);
     return node_of[id];
 }
 
@@ -354,8 +354,8 @@ static size_t thr_rep(const thr_tree *t, size_t x)
  * folder: most of THREAD's time, in cache misses). */
 typedef struct thr_kid {
     int64_t date;
-    size_t rep;                      /* thr_rep, NONE for an empty dummy */
-    size_t node;
+    thr_ix rep;                      /* thr_rep, NONE for an empty dummy */
+    thr_ix node;
 } thr_kid;
 
 /* 1 when a sorts before b: by sent date, then sequence order; empty dummies
@@ -512,7 +512,7 @@ static int thr_refwd(const thr_tree *t, size_t msg)
 }
 
 /* Step 1 for message k; node_of: the node of each message id number. */
-static void thr_link_message(thr_tree *t, size_t *node_of, size_t k)
+static void thr_link_message(thr_tree *t, thr_ix *node_of, size_t k)
 {
     const imap_thread_facts *f = t->f;
     size_t i = thr_fact(t, k), self = NONE;
@@ -520,8 +520,8 @@ static void thr_link_message(thr_tree *t, size_t *node_of, size_t k)
     /* Its own container: the dummy a reference made for its id, a new one, or
      * (no valid id, or a duplicate of an earlier message's) one without id. */
     if (f->self[i] != THR_NOID) {
-        size_t *slot = &node_of[f->self[i]];
-        if (*slot == NONE) *slot = thr_new(t, k);
+        thr_ix *slot = &node_of[f->self[i]];
+        if (*slot == NONE) *slot = (thr_ix)thr_new(t, k);
         else if (t->v[*slot].msg == NONE) t->v[*slot].msg = k;
         else self = thr_new(t, k);
         if (self == NONE) self = *slot;
@@ -550,7 +550,7 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
     size_t scap = 0;
     thr_kid *scratch = NULL;
 
-    size_t *node_of = xmalloc((f->nids ? f->nids : 1) * sizeof *node_of);
+    thr_ix *node_of = xmalloc((f->nids ? f->nids : 1) * sizeof *node_of);
     for (size_t id = 0; id < f->nids; id++) node_of[id] = NONE;
     for (size_t k = 0; k < n; k++) thr_link_message(t, node_of, k);
     free(node_of);
@@ -578,18 +578,18 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
     /* (5) merge top-level threads with the same base subject (subj: the
      * table, by subject number). The top level is listed first (the second
      * pass changes it while it walks). */
-    size_t *subj = xmalloc(((size_t)f->nsubjects + 1) * sizeof *subj);
+    thr_ix *subj = xmalloc(((size_t)f->nsubjects + 1) * sizeof *subj);
     for (size_t k = 0; k <= f->nsubjects; k++) subj[k] = NONE;
     size_t ntop = 0;
     for (size_t c = t->v[root].first; c != NONE; c = t->v[c].next) ntop++;
-    size_t *top = xmalloc((ntop ? ntop : 1) * sizeof *top), *toprep = xmalloc((ntop ? ntop : 1) * sizeof *toprep);
+    thr_ix *top = xmalloc((ntop ? ntop : 1) * sizeof *top), *toprep = xmalloc((ntop ? ntop : 1) * sizeof *toprep);
     ntop = 0;
     for (size_t c = t->v[root].first; c != NONE; c = t->v[c].next) {
         size_t m = thr_rep(t, c);
         top[ntop] = c;
         toprep[ntop++] = m;
         if (m == NONE || !f->subject[thr_fact(t, m)]) continue;
-        size_t *slot = &subj[f->subject[thr_fact(t, m)]];
+        thr_ix *slot = &subj[f->subject[thr_fact(t, m)]];
         if (*slot == NONE) {
             *slot = c;
             continue;
@@ -604,7 +604,7 @@ static void thr_references(thr_tree *t, size_t n, const uint32_t *nums, buf *out
          * dummy, by an earlier step of this pass: not top-level any more. */
         if (t->v[c].parent != root) continue;
         if (m == NONE || !f->subject[thr_fact(t, m)]) continue;
-        size_t *slot = &subj[f->subject[thr_fact(t, m)]];
+        thr_ix *slot = &subj[f->subject[thr_fact(t, m)]];
         size_t tab = *slot;
         if (tab == c) continue;
         int tab_dummy = t->v[tab].msg == NONE, c_dummy = t->v[c].msg == NONE;
@@ -697,18 +697,30 @@ static void thr_orderedsubject(thr_tree *t, size_t n, const uint32_t *nums, buf 
     free(order);
 }
 
-void imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *pick, size_t n,
-                 const uint32_t *nums, buf *out)
+int imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *pick, size_t n,
+                const uint32_t *nums, buf *out)
 {
     thr_tree t;
     memset(&t, 0, sizeof t);
     t.f = f;
     t.pick = pick;
-    if (n == 0) return;
+    if (n == 0) return 0;
+    /* Nodes: one per message, at most one dummy per reference (step 1), the
+     * root, at most one dummy per top-level thread (step 5), or ORDEREDSUBJECT's
+     * root and one per message. */
+    size_t refs = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = thr_fact(&t, k);
+        refs += f->refs_at[i + 1] - f->refs_at[i];
+    }
+    if (n >= NONE / 4 || refs >= NONE / 2) return -1;
+    t.cap = 2 * n + refs + 2;
+    t.v = xmalloc(t.cap * sizeof *t.v);
     t.date = xmalloc(n * sizeof *t.date);
     for (size_t k = 0; k < n; k++) t.date[k] = f->date[thr_fact(&t, k)];
     if (alg == IMAP_THREAD_ORDEREDSUBJECT) thr_orderedsubject(&t, n, nums, out);
     else thr_references(&t, n, nums, out);
     free(t.v);
     free(t.date);
+    return 0;
 }
