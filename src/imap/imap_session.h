@@ -45,7 +45,9 @@ struct account_auth;
  * client (EXPUNGE, EXISTS, FETCH), so sequence numbers in a command always refer
  * to what the client saw before that command's own untagged updates.
  *
- * Invariants: msgs ascending by uid; `recent` and `expunge_pending` are subsets of
+ * Invariants: msgs ascending by uid; flags[i] == msgs[i].flags for i < n (the
+ * view's functions change both, nothing else changes either); `recent` and
+ * `expunge_pending` are subsets of
  * the uids in msgs; highestmodseq is the modseq up to which store changes have
  * been taken in (expunges that could not be announced yet wait in
  * expunge_pending, RFC 3501 7.4.1).
@@ -56,6 +58,9 @@ typedef struct imap_view {
     uint32_t uidnext;
     uint64_t highestmodseq;
     store_msgflags *msgs;
+    uint8_t *flags;              /* flags[i] == msgs[i].flags (MSG_FLAG_*, 5 bits), packed:
+                                    a flag search reads a byte a message, not a
+                                    56-byte record (UNSEEN at 100,000 messages) */
     size_t n, cap;
     uidset recent;               /* \Recent for this session (RFC 3501 2.3.2) */
     uidset expunge_pending;      /* expunged meanwhile, EXPUNGE not yet sent */

@@ -41,6 +41,7 @@ void imap_view_init(imap_view *v)
 void imap_view_free(imap_view *v)
 {
     free(v->msgs);
+    free(v->flags);
     uidset_free(&v->recent);
     uidset_free(&v->expunge_pending);
     memset(v, 0, sizeof *v);
@@ -55,6 +56,8 @@ void imap_view_load(imap_view *v, store_view *sv)
     v->highestmodseq = sv->highestmodseq;
     v->msgs = sv->msgs;
     v->n = v->cap = sv->nmsgs;
+    v->flags = xmalloc(v->cap ? v->cap : 1);
+    for (size_t i = 0; i < v->n; i++) v->flags[i] = (uint8_t)v->msgs[i].flags;
     view_changed(v);
     sv->msgs = NULL;
     sv->nmsgs = 0;
@@ -262,6 +265,7 @@ void imap_view_set_flags(imap_view *v, const store_msgflags *m)
     size_t i = view_lower_bound(v, m->uid);
     if (i >= v->n || v->msgs[i].uid != m->uid) return;
     v->msgs[i].flags = m->flags;
+    v->flags[i] = (uint8_t)m->flags;
     v->msgs[i].keywords = m->keywords;
     if (m->modseq > v->msgs[i].modseq) v->msgs[i].modseq = m->modseq;
 }
@@ -291,6 +295,7 @@ size_t imap_view_expunge(imap_view *v, const uidset *uids, buf *out,
         if (uidset_contains(uids, uid)) continue;
         if (uidset_contains(&v->recent, uid)) uidset_add(&recent, uid);
         if (uidset_contains(&v->expunge_pending, uid)) uidset_add(&pending, uid);
+        v->flags[w] = v->flags[i];
         v->msgs[w++] = v->msgs[i];
     }
     v->n = w;
@@ -307,7 +312,9 @@ static void view_append(imap_view *v, const store_msgflags *m)
     if (v->n == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 64;
         v->msgs = xrealloc(v->msgs, v->cap * sizeof *v->msgs);
+        v->flags = xrealloc(v->flags, v->cap);
     }
+    v->flags[v->n] = (uint8_t)m->flags;
     v->msgs[v->n++] = *m;
     view_changed(v);
 }
@@ -352,6 +359,7 @@ size_t imap_view_apply(imap_view *v, const store_changes *ch, int allow_expunge,
         if (cur->flags == m->flags && cur->keywords == m->keywords) continue;
         if (uidset_contains(&v->expunge_pending, m->uid)) continue;
         cur->flags = m->flags;
+        v->flags[j] = (uint8_t)m->flags;
         cur->keywords = m->keywords;
         buf_printf(out, "* %zu FETCH (", j + 1);
         if (with_uid) buf_printf(out, "UID %u ", m->uid);

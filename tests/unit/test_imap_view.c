@@ -44,6 +44,12 @@ static void view_make(imap_view *v, const uint32_t *uids, size_t n, uint32_t fir
     assert_null(sv.msgs);
 }
 
+/* The packed flags agree with the records (imap_session.h's invariant). */
+static void assert_flags_packed(const imap_view *v)
+{
+    for (size_t i = 0; i < v->n; i++) assert_int_equal(v->flags[i], v->msgs[i].flags);
+}
+
 static imap_seqset seqset_of(uid_range *r, size_t n)
 {
     imap_seqset s = { r, n, 0 };
@@ -287,6 +293,8 @@ static void apply_new_messages_exists_recent(void **state)
     assert_string_equal(out.p, "* 4 EXISTS\r\n* 3 RECENT\r\n");
     assert_int_equal(imap_view_seq(&v, 22), 4);
     assert_int_equal(v.uidnext, 23);
+    assert_flags_packed(&v);
+    assert_int_equal(v.flags[3], MSG_FLAG_SEEN);
     buf_free(&out);
     imap_view_free(&v);
 }
@@ -307,7 +315,30 @@ static void apply_expunge_then_exists_in_order(void **state)
     assert_string_equal(out.p, "* 2 EXPUNGE\r\n* 2 FETCH (FLAGS (\\Flagged))\r\n* 3 EXISTS\r\n* 0 RECENT\r\n");
     assert_int_equal(imap_view_seq(&v, 32), 3);
     assert_int_equal(imap_view_seq(&v, 31), 0);
+    assert_flags_packed(&v);
+    assert_int_equal(v.flags[1], MSG_FLAG_FLAGGED);
     uidset_free(&ch.expunged);
+    buf_free(&out);
+    imap_view_free(&v);
+}
+
+/* The packed flags move with their messages when earlier ones are expunged. */
+static void expunge_keeps_packed_flags_with_their_messages(void **state)
+{
+    static const uint32_t uids[] = { 10, 20, 30, 40 };
+    imap_view v;
+    view_make(&v, uids, 4, 0);
+    store_msgflags f30 = MF(30, MSG_FLAG_SEEN, 0, 60), f40 = MF(40, MSG_FLAG_DRAFT, 0, 61);
+    imap_view_set_flags(&v, &f30);
+    imap_view_set_flags(&v, &f40);
+    uidset gone = UIDSET_INIT;
+    uidset_add(&gone, 20);
+    buf out = BUF_INIT;
+    assert_int_equal(imap_view_expunge(&v, &gone, &out, NULL, NULL), 1);
+    assert_flags_packed(&v);
+    assert_int_equal(v.flags[1], MSG_FLAG_SEEN);
+    assert_int_equal(v.flags[2], MSG_FLAG_DRAFT);
+    uidset_free(&gone);
     buf_free(&out);
     imap_view_free(&v);
 }
@@ -324,6 +355,8 @@ static void apply_flags_only_when_changed(void **state)
     /* The session's own STORE already told the client: no second FETCH. */
     store_msgflags own = MF(10, MSG_FLAG_SEEN, 0, 130);
     imap_view_set_flags(&v, &own);
+    assert_flags_packed(&v);
+    assert_int_equal(v.flags[0], MSG_FLAG_SEEN);
     store_changes ch = changes_empty(130);
     store_msgflags c1[] = { MF(10, MSG_FLAG_SEEN, 0, 130) };
     ch.changed = c1;
@@ -337,6 +370,8 @@ static void apply_flags_only_when_changed(void **state)
     ch.highestmodseq = 131;
     assert_int_equal(imap_view_apply(&v, &ch, 1, 1, &kw, &out, NULL, NULL), 1);
     assert_string_equal(out.p, "* 2 FETCH (UID 20 FLAGS (\\Answered Junk \\Recent))\r\n");
+    assert_flags_packed(&v);
+    assert_int_equal(v.flags[1], MSG_FLAG_ANSWERED);
     buf_free(&out);
     imap_view_free(&v);
 }
@@ -404,6 +439,7 @@ int main(void)
         cmocka_unit_test(apply_holds_expunge_until_allowed),
         cmocka_unit_test(apply_new_messages_exists_recent),
         cmocka_unit_test(apply_expunge_then_exists_in_order),
+        cmocka_unit_test(expunge_keeps_packed_flags_with_their_messages),
         cmocka_unit_test(apply_flags_only_when_changed),
         cmocka_unit_test(expunge_many_flushes_in_pieces),
         cmocka_unit_test(flags_format_exact),
