@@ -78,7 +78,7 @@ void imap_thread_facts_free(imap_thread_facts *f);
  * pick[k] (pick ascending; NULL: record k) and is written as nums[k] (its
  * sequence number or uid). Nothing is appended for n = 0. -1 (nothing
  * appended) when the messages and their references are too many for one run:
- * over 2^30 messages or 2^31 references.
+ * over 2^30 messages or 2^30 references.
  */
 int imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *pick, size_t n,
                 const uint32_t *nums, buf *out);

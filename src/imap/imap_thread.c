@@ -111,8 +111,9 @@ static uint32_t thr_number(thr_map *m, const char *key, size_t len, uint32_t fir
         if (k->hash == h && k->len == len && !memcmp(k->p, key, len)) return k->num;
         j = (j + 1) & (m->cap - 1);
     }
-    /* Fewer keys than messages times (1 + IMAP_THREAD_REFS_MAX), and far
-     * fewer than UINT32_MAX: the store holds no such folder. */
+    /* Numbers stay below THR_NOID: a key past 2^32 - 2 of them (which no
+     * mail store holds) gets none, and is treated as absent. */
+    if (m->n >= THR_NOID - 1 - first) return THR_NOID;
     m->slots[j] = (thr_key){ key, len, h, first + (uint32_t)m->n };
     m->n++;
     return m->slots[j].num;
@@ -220,7 +221,8 @@ imap_thread_facts *imap_thread_facts_new(const store_sortrec *recs, size_t n)
         f->refs_at[i] = nrefs;
         for (size_t j = 0; j < k; j++) {
             const thr_slice *sl = &ring[(start + j) % IMAP_THREAD_REFS_MAX];
-            f->refs[nrefs++] = thr_number(&ids, sl->p, sl->len, 0);
+            uint32_t num = thr_number(&ids, sl->p, sl->len, 0);
+            if (num != THR_NOID) f->refs[nrefs++] = num;
         }
 
         int refwd;
@@ -229,7 +231,8 @@ imap_thread_facts *imap_thread_facts_new(const store_sortrec *recs, size_t n)
             if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
         bases[i] = b;
         f->refwd[i] = (unsigned char)refwd;
-        f->subject[i] = b[0] ? thr_number(&subjects, b, strlen(b), 1) : 0;
+        uint32_t sn = b[0] ? thr_number(&subjects, b, strlen(b), 1) : 0;
+        f->subject[i] = sn == THR_NOID ? 0 : sn;
     }
     f->refs_at[n] = nrefs;
     f->nids = (uint32_t)ids.n;
@@ -713,7 +716,7 @@ int imap_thread(imap_thread_alg alg, const imap_thread_facts *f, const size_t *p
         size_t i = thr_fact(&t, k);
         refs += f->refs_at[i + 1] - f->refs_at[i];
     }
-    if (n >= NONE / 4 || refs >= NONE / 2) return -1;
+    if (n >= NONE / 4 || refs >= NONE / 4) return -1;     /* 2n + refs + 2 < NONE */
     t.cap = 2 * n + refs + 2;
     t.v = xmalloc(t.cap * sizeof *t.v);
     t.date = xmalloc(n * sizeof *t.date);
