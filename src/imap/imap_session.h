@@ -254,6 +254,7 @@ typedef struct imap_session {
     struct account_auth *auth;
     store_mailbox *store;        /* NULL while parked (IDLE) */
     int store_parked;            /* closed while waiting (IDLE, not selected); reopened by session_store_unpark */
+    int trim_due;                /* let go of much memory: give it back (session_trim) */
     store_watch *watch;          /* holds a conn_ref while it exists */
     uint64_t store_generation;   /* store_generation() when first seen; 0 = not yet (imap_cmd_backup.c) */
     imap_keywords kw;
