@@ -126,7 +126,7 @@ void imap_cmd_fetch(imap_session *s, imap_cmd *cmd)
         for (size_t i = 0; i < uids.n; i++)
             for (uint64_t u = uids.r[i].lo; u <= uids.r[i].hi; u++) {
                 uint32_t seq = imap_view_seq(&s->view, (uint32_t)u);
-                store_msgflags *m = imap_view_msg(&s->view, seq);
+                const store_msgflags *m = imap_view_msg(&s->view, seq);
                 if (m && !(m->flags & MSG_FLAG_SEEN)) uidset_add(&unseen, (uint32_t)u);
             }
         if (unseen.n) {
@@ -244,7 +244,7 @@ void imap_cmd_store(imap_session *s, imap_cmd *cmd)
         for (size_t i = 0; i < uids.n; i++)
             for (uint64_t u = uids.r[i].lo; u <= uids.r[i].hi; u++) {
                 uint32_t seq = imap_view_seq(&s->view, (uint32_t)u);
-                store_msgflags *m = imap_view_msg(&s->view, seq);
+                const store_msgflags *m = imap_view_msg(&s->view, seq);
                 if (!m) continue;
                 buf_printf(&s->out, "* %u FETCH (", seq);
                 if (cmd->uid) buf_printf(&s->out, "UID %u ", m->uid);
@@ -403,7 +403,7 @@ static int msg_run_search(imap_session *s, imap_cmd *cmd, uidset *res, uidset *s
     }
     uint32_t n = imap_view_exists(&s->view);
     for (uint32_t seq = 1; seq <= n && found.n; seq++) {
-        store_msgflags *m = imap_view_msg(&s->view, seq);
+        const store_msgflags *m = imap_view_msg(&s->view, seq);
         if (!uidset_contains(&found, m->uid)) continue;
         if (res) uidset_add(res, m->uid);
         if (seqs) uidset_add(seqs, seq);

@@ -92,11 +92,10 @@ uint32_t imap_view_exists(const imap_view *v);
 uint32_t imap_view_max_uid(const imap_view *v);
 /* Sequence number of `uid`, 0 when it is not in the view. */
 uint32_t imap_view_seq(const imap_view *v, uint32_t uid);
-/* imap_view_seq for uids looked up in ascending order: *at (0 before the first
- * lookup) keeps the place, so a whole answer costs a pass, not a search each. */
-uint32_t imap_view_seq_next(const imap_view *v, uint32_t uid, size_t *at);
-/* The message with sequence number `seq` (1-based), NULL when out of range. */
-store_msgflags *imap_view_msg(imap_view *v, uint32_t seq);
+/* The message with sequence number `seq` (1-based), NULL when out of range.
+ * Read-only: its flags change through the view's functions, which keep the
+ * packed copy in step. */
+const store_msgflags *imap_view_msg(const imap_view *v, uint32_t seq);
 uint32_t imap_view_recent_count(const imap_view *v);
 int imap_view_is_recent(const imap_view *v, uint32_t uid);
 /* Sequence number of the first message without \Seen, 0 when none. */

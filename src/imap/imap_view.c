@@ -95,26 +95,7 @@ uint32_t imap_view_seq(const imap_view *v, uint32_t uid)
     return (i < v->n && v->msgs[i].uid == uid) ? (uint32_t)(i + 1) : 0;
 }
 
-uint32_t imap_view_seq_next(const imap_view *v, uint32_t uid, size_t *at)
-{
-    /* Gallop from *at, then binary search the last step: O(log gap). */
-    size_t lo = *at, step = 1, hi = lo;
-    while (hi < v->n && v->msgs[hi].uid < uid) {
-        lo = hi + 1;
-        hi += step;
-        step *= 2;
-    }
-    if (hi > v->n) hi = v->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v->msgs[mid].uid < uid) lo = mid + 1;
-        else hi = mid;
-    }
-    *at = lo;
-    return lo < v->n && v->msgs[lo].uid == uid ? (uint32_t)(lo + 1) : 0;
-}
-
-store_msgflags *imap_view_msg(imap_view *v, uint32_t seq)
+const store_msgflags *imap_view_msg(const imap_view *v, uint32_t seq)
 {
     if (seq == 0 || seq > v->n) return NULL;
     return &v->msgs[seq - 1];
