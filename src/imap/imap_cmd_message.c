@@ -504,11 +504,11 @@ static unsigned msg_sort_needs(const imap_cmd *cmd)
  * their numbers (nums: uid or sequence number). -1 after setting the NO. */
 static int msg_sort_records(imap_session *s, imap_cmd *cmd, size_t *kept, uint32_t **nums, size_t **pos)
 {
-    uidset res = UIDSET_INIT;
+    uidset res = UIDSET_INIT, seqs = UIDSET_INIT;
     *kept = 0;
     *nums = NULL;
     *pos = NULL;
-    if (msg_run_search(s, cmd, &res, NULL) != 0) goto fail;
+    if (msg_run_search(s, cmd, &res, &seqs) != 0) goto fail;
     store_status st = imap_sortcache_load(s, msg_sort_needs(cmd));
     if (st != STORE_OK) {
         imap_reply_store(s, st, 0);
@@ -517,9 +517,20 @@ static int msg_sort_records(imap_session *s, imap_cmd *cmd, size_t *kept, uint32
     const imap_sortcache *c = &s->sortcache;
     *nums = xmalloc((c->n ? c->n : 1) * sizeof **nums);
     *pos = xmalloc((c->n ? c->n : 1) * sizeof **pos);
+    size_t r = 0, seq = 0, nview = imap_view_exists(&s->view);
+    if (c->n == nview) {
+        /* The cache holds every message of the view (none was expunged since
+         * it was read), both ascending by uid: record i is message i + 1, and
+         * the matches' sequence numbers are their places. */
+        for (size_t i = 0; i < seqs.n; i++)
+            for (uint64_t q = seqs.r[i].lo; q <= seqs.r[i].hi; q++) {
+                (*nums)[*kept] = cmd->uid ? c->recs[q - 1].uid : (uint32_t)q;
+                (*pos)[(*kept)++] = (size_t)q - 1;
+            }
+        goto done;
+    }
     /* The cache, the matches and the view all ascend by uid: one walk. A
      * message expunged meanwhile has no record and is simply absent. */
-    size_t r = 0, seq = 0, nview = imap_view_exists(&s->view);
     for (size_t i = 0; i < c->n && r < res.n; i++) {
         uint32_t uid = c->recs[i].uid;
         while (r < res.n && res.r[r].hi < uid) r++;
@@ -530,10 +541,13 @@ static int msg_sort_records(imap_session *s, imap_cmd *cmd, size_t *kept, uint32
         (*pos)[*kept] = i;
         (*kept)++;
     }
+done:
     uidset_free(&res);
+    uidset_free(&seqs);
     return 0;
 fail:
     uidset_free(&res);
+    uidset_free(&seqs);
     return -1;
 }
 
@@ -592,6 +606,11 @@ static size_t *msg_sort_order(imap_session *s, imap_cmd *cmd, size_t kept, const
         return order;
     }
     const size_t *full = imap_sortcache_order(s, cmd->sort, cmd->nsort);
+    if (kept == total) {
+        /* Every record (pos ascending and distinct, so pos[k] == k). */
+        memcpy(order, full, total * sizeof *order);
+        return order;
+    }
     size_t *at = xmalloc(total * sizeof *at);          /* cache index -> kept index */
     for (size_t i = 0; i < total; i++) at[i] = SIZE_MAX;
     for (size_t k = 0; k < kept; k++) at[pos[k]] = k;
