@@ -504,11 +504,11 @@ static unsigned msg_sort_needs(const imap_cmd *cmd)
  * their numbers (nums: uid or sequence number). -1 after setting the NO. */
 static int msg_sort_records(imap_session *s, imap_cmd *cmd, size_t *kept, uint32_t **nums, size_t **pos)
 {
-    uidset res = UIDSET_INIT, seqs = UIDSET_INIT;
+    uidset seqs = UIDSET_INIT;
     *kept = 0;
     *nums = NULL;
     *pos = NULL;
-    if (msg_run_search(s, cmd, &res, &seqs) != 0) goto fail;
+    if (msg_run_search(s, cmd, NULL, &seqs) != 0) goto fail;
     store_status st = imap_sortcache_load(s, msg_sort_needs(cmd));
     if (st != STORE_OK) {
         imap_reply_store(s, st, 0);
@@ -517,36 +517,27 @@ static int msg_sort_records(imap_session *s, imap_cmd *cmd, size_t *kept, uint32
     const imap_sortcache *c = &s->sortcache;
     *nums = xmalloc((c->n ? c->n : 1) * sizeof **nums);
     *pos = xmalloc((c->n ? c->n : 1) * sizeof **pos);
-    size_t r = 0, seq = 0, nview = imap_view_exists(&s->view);
-    if (c->n == nview) {
-        /* The cache holds every message of the view (none was expunged since
-         * it was read), both ascending by uid: record i is message i + 1, and
-         * the matches' sequence numbers are their places. */
-        for (size_t i = 0; i < seqs.n; i++)
-            for (uint64_t q = seqs.r[i].lo; q <= seqs.r[i].hi; q++) {
-                (*nums)[*kept] = cmd->uid ? c->recs[q - 1].uid : (uint32_t)q;
-                (*pos)[(*kept)++] = (size_t)q - 1;
+    /* The matches (sequence order) and the cache both ascend by uid. When the
+     * cache holds every message of the view (none expunged since it was
+     * read), record i is message i + 1; otherwise one walk finds each match's
+     * record, and a message expunged meanwhile has none and is left out. */
+    int whole = c->n == imap_view_exists(&s->view);
+    size_t i = 0;
+    for (size_t k = 0; k < seqs.n; k++)
+        for (uint64_t q = seqs.r[k].lo; q <= seqs.r[k].hi; q++) {
+            if (whole) {
+                i = (size_t)q - 1;
+            } else {
+                uint32_t uid = imap_view_msg(&s->view, (uint32_t)q)->uid;
+                while (i < c->n && c->recs[i].uid < uid) i++;
+                if (i == c->n || c->recs[i].uid != uid) continue;
             }
-        goto done;
-    }
-    /* The cache, the matches and the view all ascend by uid: one walk. A
-     * message expunged meanwhile has no record and is simply absent. */
-    for (size_t i = 0; i < c->n && r < res.n; i++) {
-        uint32_t uid = c->recs[i].uid;
-        while (r < res.n && res.r[r].hi < uid) r++;
-        if (r == res.n || uid < res.r[r].lo) continue;
-        while (seq < nview && imap_view_msg(&s->view, (uint32_t)seq + 1)->uid < uid) seq++;
-        if (seq == nview || imap_view_msg(&s->view, (uint32_t)seq + 1)->uid != uid) continue;
-        (*nums)[*kept] = cmd->uid ? uid : (uint32_t)seq + 1;
-        (*pos)[*kept] = i;
-        (*kept)++;
-    }
-done:
-    uidset_free(&res);
+            (*nums)[*kept] = cmd->uid ? c->recs[i].uid : (uint32_t)q;
+            (*pos)[(*kept)++] = i;
+        }
     uidset_free(&seqs);
     return 0;
 fail:
-    uidset_free(&res);
     uidset_free(&seqs);
     return -1;
 }
